@@ -1,0 +1,159 @@
+"""The Keras graph: one definition, used for training, serving and saving.
+
+The network takes one int32 input of shape ``(n, 2)`` (user code, item code) and returns a
+prediction of shape ``(n, 1)`` in standardised rating units. Keeping the output ``(n, 1)``
+matters: Keras 3 broadcasts an ``(n, 1, 1)`` output against an ``(n,)`` target into an
+``(n, 1, n)`` loss, which is why the seed notebook's network never learns on Keras 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+_PACKAGE = "skembedrec"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PenalizedEmbedding(keras.layers.Embedding):
+    """An Embedding whose L2 penalty applies only to the rows a batch looks up.
+
+    This is the regularisation of classic SGD matrix factorisation: each rating pulls its
+    user and item rows towards zero, so rarely-rated ids are shrunk more than popular ones,
+    and the cost per step does not grow with the size of the table.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, *, l2: float = 0.0, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
+        self.l2 = float(l2)
+
+    def call(self, inputs, training=None):
+        rows = super().call(inputs)
+        if training and self.l2 > 0:
+            self.add_loss(self.l2 * ops.mean(ops.sum(ops.square(rows), axis=-1)))
+        return rows
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "l2": self.l2}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class IdColumn(keras.layers.Layer):
+    """Select one column of the ``(n, 2)`` id input as an int32 vector."""
+
+    def __init__(self, column: int, **kwargs):
+        super().__init__(**kwargs)
+        self.column = int(column)
+
+    def call(self, inputs):
+        return ops.cast(inputs[:, self.column], "int32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "column": self.column}
+
+
+def build_network(
+    *,
+    n_users: int,
+    n_items: int,
+    n_factors: int,
+    hidden_units: Sequence[int],
+    dropout: float,
+    embedding_dropout: float,
+    use_bias: bool,
+    dot_product: bool,
+    l2: float,
+    learning_rate: float,
+) -> keras.Model:
+    """Build and compile the rating network.
+
+    ``n_users`` and ``n_items`` count the known ids; each table gets one more row for ids
+    unseen at fit. The prediction is the sum of the enabled parts: the MLP tower over the
+    concatenated embeddings (the seed notebook's network), the dot product of the two
+    embeddings (matrix factorisation) and per-user and per-item biases.
+
+    Examples
+    --------
+    >>> model = build_network(n_users=3, n_items=4, n_factors=8, hidden_units=(16,),
+    ...                       dropout=0.5, embedding_dropout=0.1, use_bias=True,
+    ...                       dot_product=True, l2=0.0, learning_rate=1e-3)
+    >>> model.output_shape
+    (None, 1)
+    """
+    ids = keras.Input(shape=(2,), dtype="int32", name="ids")
+    users = IdColumn(0, name="user_code")(ids)
+    items = IdColumn(1, name="item_code")(ids)
+    user_vectors = PenalizedEmbedding(n_users + 1, n_factors, l2=l2, name="user_embedding")(users)
+    item_vectors = PenalizedEmbedding(n_items + 1, n_factors, l2=l2, name="item_embedding")(items)
+
+    parts = []
+    if hidden_units:
+        x = keras.layers.Concatenate(name="concat")([user_vectors, item_vectors])
+        x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+        for depth, units in enumerate(hidden_units):
+            x = keras.layers.Dense(units, activation="relu", name=f"hidden_{depth}")(x)
+            x = keras.layers.Dropout(dropout, name=f"dropout_{depth}")(x)
+        parts.append(keras.layers.Dense(1, name="mlp_output")(x))
+    if dot_product:
+        parts.append(keras.layers.Dot(axes=1, name="dot")([user_vectors, item_vectors]))
+    if use_bias:
+        for name, codes, size in (("user_bias", users, n_users), ("item_bias", items, n_items)):
+            bias = PenalizedEmbedding(size + 1, 1, l2=l2, embeddings_initializer="zeros", name=name)
+            parts.append(bias(codes))
+    if not parts:
+        raise ValueError(
+            "The network has no output: set hidden_units to a non-empty tuple, or enable "
+            "dot_product or use_bias."
+        )
+    rating = parts[0] if len(parts) == 1 else keras.layers.Add(name="rating")(parts)
+    model = keras.Model(ids, rating, name="embedding_rating_network")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
+def id_tables(model: keras.Model) -> list[keras.layers.Embedding]:
+    """The embedding layers indexed by user or item code (vectors and biases)."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+
+
+def fill_unknown_rows(model: keras.Model) -> None:
+    """Set each table's reserved last row to the mean of the learned rows.
+
+    An unknown user then looks like an average user, so the prediction falls back on what is
+    known of the item (and vice versa, and on the global mean when both are unknown).
+    """
+    for table in id_tables(model):
+        weights = table.embeddings.numpy()
+        weights[-1] = weights[:-1].mean(axis=0)
+        table.embeddings.assign(weights)
+
+
+def make_serving_function(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
+    """A compiled inference call of ``model``: well under 1 ms per call instead of ~50 ms.
+
+    ``model.predict`` builds a data pipeline on every call; this traces the same model once,
+    for any batch size, so there is still one definition of the network. The concrete
+    function skips ``tf.function``'s per-call argument dispatch (~0.3 ms).
+    """
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, 2), dtype=tf.int32)])
+    def serve(codes):
+        return model(codes, training=False)
+
+    return serve.get_concrete_function()
+
+
+def predict_codes(serve, codes: np.ndarray, block_size: int = 1 << 20) -> np.ndarray:
+    """Run ``serve`` over int32 codes of shape (n, 2) in blocks; returns float64 (n,)."""
+    out = np.empty(len(codes), dtype=np.float64)
+    for start in range(0, len(codes), block_size):
+        block = codes[start : start + block_size]
+        out[start : start + len(block)] = serve(tf.constant(block)).numpy()[:, 0]
+    return out
