@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
@@ -14,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
 
+from . import _persistence, _recommend
 from ._encoding import UNKNOWN, IdEncoder, describe_unknown
 from ._keras import keras_model, make_keras_regressor
 from ._network import fill_unknown_rows, make_serving_function, predict_codes
@@ -91,6 +93,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Largest rating seen during fit; predictions are clipped to it.
     history_ : dict of list of float
         Per-epoch training loss (``"loss"``, in squared rating units, L2 penalty included).
+    seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
+        The (user code, item code) pairs rated in training; ``recommend`` skips them.
 
     Examples
     --------
@@ -192,6 +196,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             self.rating_min_ = float(ratings.min())
             self.rating_max_ = float(ratings.max())
             self.history_ = self._history_in_rating_units(regressor)
+            self.seen_ = _recommend.seen_matrix(
+                codes[:, 0], codes[:, 1], encoder.n_users, encoder.n_items
+            )
             self._serve = None
         return self
 
@@ -249,6 +256,241 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_serve", None)
         return state
+
+    def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """The ``n`` items with the highest predicted rating for each user.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,) or a single id
+            User ids, of the same kind (numbers or strings) as those seen during fit.
+            Repeated ids are answered again.
+        n : int, default=10
+            Items per user.
+        exclude_seen : bool, default=True
+            Leave out the items the user rated in training (``seen_``). A user with fewer
+            than ``n`` items left gets only those.
+
+        Returns
+        -------
+        recommendations : DataFrame
+            Columns ``user``, ``item``, ``predicted_rating`` and ``rank`` (1 = best): up
+            to ``n`` rows per user, best first, users in the order given.
+            ``predicted_rating`` is what :meth:`predict` returns for the pair; items whose
+            rating is clipped to ``rating_max_`` are ordered by the model's unclipped score.
+
+        Raises
+        ------
+        ValueError
+            If ``n < 1``, ``users`` is empty, or (under ``handle_unknown="error"``) a user
+            was not seen during fit. Under ``handle_unknown="fallback"`` an unknown user
+            gets the ranking of an average user (the mean of the learned user embeddings
+            and biases): the items with the best predicted rating overall.
+        TypeError
+            If ``n`` is not an int, or the ids are of another kind than those seen in fit.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0).fit(X, y)
+        >>> top = est.recommend([3, 7], n=5)
+        >>> top.columns.tolist(), top["rank"].tolist()
+        (['user', 'item', 'predicted_rating', 'rank'], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
+        """
+        check_is_fitted(self)
+        return _recommend.recommend(
+            users,
+            n=n,
+            exclude_seen=exclude_seen,
+            encoder=self.encoder_,
+            handle_unknown=self.handle_unknown,
+            seen=self.seen_,
+            serve=self._serving_function(),
+            rate_codes=self._predict_from_codes,
+        )
+
+    def similar_items(self, items: Any, n: int = 10) -> pd.DataFrame:
+        """The ``n`` items whose learned embeddings are closest (cosine) to each item.
+
+        Parameters
+        ----------
+        items : array-like of shape (n_queries,) or a single id
+            Item ids seen during fit.
+        n : int, default=10
+            Neighbours per item (fewer when the catalogue is smaller).
+
+        Returns
+        -------
+        neighbours : DataFrame
+            Columns ``item``, ``similar_item``, ``similarity`` (cosine, in [-1, 1]) and
+            ``rank`` (1 = most similar), items in the order given. An item is never its
+            own neighbour.
+
+        Raises
+        ------
+        ValueError
+            If ``n < 1``, ``items`` is empty or holds ids not seen during fit.
+        TypeError
+            If ``n`` is not an int, or the ids are of another kind than those seen in fit.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0).fit(X, y)
+        >>> est.similar_items([0], n=3).columns.tolist()
+        ['item', 'similar_item', 'similarity', 'rank']
+        """
+        check_is_fitted(self)
+        table = _recommend.embedding_table(self.model_, "item")
+        return _recommend.similar(items, n=n, encoder=self.encoder_, table=table, kind="item")
+
+    def similar_users(self, users: Any, n: int = 10) -> pd.DataFrame:
+        """The ``n`` users whose learned embeddings are closest (cosine) to each user.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_queries,) or a single id
+            User ids seen during fit.
+        n : int, default=10
+            Neighbours per user (fewer when there are fewer other users).
+
+        Returns
+        -------
+        neighbours : DataFrame
+            Columns ``user``, ``similar_user``, ``similarity`` (cosine, in [-1, 1]) and
+            ``rank`` (1 = most similar), users in the order given. A user is never their
+            own neighbour.
+
+        Raises
+        ------
+        ValueError
+            If ``n < 1``, ``users`` is empty or holds ids not seen during fit.
+        TypeError
+            If ``n`` is not an int, or the ids are of another kind than those seen in fit.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0).fit(X, y)
+        >>> est.similar_users([0, 1], n=2)["rank"].tolist()
+        [1, 2, 1, 2]
+        """
+        check_is_fitted(self)
+        table = _recommend.embedding_table(self.model_, "user")
+        return _recommend.similar(users, n=n, encoder=self.encoder_, table=table, kind="user")
+
+    @property
+    def user_embeddings_(self) -> pd.DataFrame:
+        """The learned user embeddings: one row per user id seen in fit, ``n_factors`` columns.
+
+        Indexed by the original user ids (index name ``"user"``), columns ``0..n_factors-1``;
+        the reserved row for unknown users is not included.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
+        >>> est.user_embeddings_.shape
+        (30, 8)
+        """
+        check_is_fitted(self)
+        table = _recommend.embedding_table(self.model_, "user")
+        return _recommend.embedding_frame(table, self.encoder_.user_ids, "user")
+
+    @property
+    def item_embeddings_(self) -> pd.DataFrame:
+        """The learned item embeddings: one row per item id seen in fit, ``n_factors`` columns.
+
+        Indexed by the original item ids (index name ``"item"``), columns ``0..n_factors-1``;
+        the reserved row for unknown items is not included.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
+        >>> est.item_embeddings_.shape
+        (40, 8)
+        """
+        check_is_fitted(self)
+        table = _recommend.embedding_table(self.model_, "item")
+        return _recommend.embedding_frame(table, self.encoder_.item_ids, "item")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted estimator to one file in a safe format (no pickle).
+
+        The file is a zip holding the Keras model (``.keras``: config and weights), the
+        parameters, id vocabularies, target scaler and other fitted attributes as JSON and
+        numeric arrays. :meth:`load` reads it without unpickling or running anything from
+        it, so a file of unknown origin can be loaded. joblib and pickle also work, but a
+        joblib or pickle file can run arbitrary code when loaded: load those only from
+        trusted sources.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the file; an existing file is replaced once the new one is
+            complete.
+
+        Raises
+        ------
+        ValueError
+            If a parameter or fitted attribute has no safe representation (e.g. ids that
+            are not int, float, str, bytes or bool).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> import numpy as np
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.skembedrec")
+        >>> est.save(path)
+        >>> loaded = EmbeddingRatingRegressor.load(path)
+        >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
+        True
+        """
+        _persistence.save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EmbeddingRatingRegressor:
+        """Load an estimator written by :meth:`save`; it predicts exactly as the saved one.
+
+        Nothing in the file is unpickled or executed: the Keras model is loaded with
+        ``safe_mode=True`` after its config is checked against the layers this package
+        builds, and numeric arrays are read with ``allow_pickle=False``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        estimator : EmbeddingRatingRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a skembedrec model file, is truncated or corrupted, was
+            written in a newer format version, or carries anything that could run code
+            (a pickle, a Keras ``Lambda`` layer); the message names the file.
+        """
+        return _persistence.load_estimator(cls, path)
 
     # -- private helpers -------------------------------------------------------------------
 

@@ -63,6 +63,11 @@ def check_pairs(X: Any, *, user_col: Any, item_col: Any) -> tuple[np.ndarray, np
     2-column array-like, column 0 the user and column 1 the item. DataFrame columns are read
     directly, without a copy of the frame: single-row predictions stay cheap.
     """
+    if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "shape"):
+        # Rows given as Python sequences: let pandas infer each column's type, so that
+        # [["ann", 1]] keeps 1 an int (numpy would make every value a string).
+        X = pd.DataFrame(list(X))
+        X = X.to_numpy() if X.shape[1] != 2 else X.set_axis([user_col, item_col], axis=1)
     if isinstance(X, pd.DataFrame):
         users, items = _select_columns(X, user_col, item_col)
         if len(users) == 0:
@@ -73,7 +78,8 @@ def check_pairs(X: Any, *, user_col: Any, item_col: Any) -> tuple[np.ndarray, np
         )
         if X.shape[1] != 2:
             raise ValueError(
-                f"X must have exactly 2 columns (user id, item id); got {X.shape[1]}. Pass a "
+                f"X must have exactly 2 columns (user id, item id); got {X.shape[1]} feature(s). "
+                "Pass a "
                 f"DataFrame with the columns {user_col!r} and {item_col!r} (set user_col= and "
                 "item_col= to use other names), or a 2-column array."
             )
@@ -84,7 +90,10 @@ def check_pairs(X: Any, *, user_col: Any, item_col: Any) -> tuple[np.ndarray, np
 def check_ratings(y: Any, n_samples: int) -> np.ndarray:
     """Validate the ratings ``y``: 1-D, numeric, finite, one per row of X."""
     if y is None:
-        raise ValueError("y (the ratings) is required; got None.")
+        raise ValueError(
+            "EmbeddingRatingRegressor requires y to be passed, but the target y is None: pass "
+            "the ratings."
+        )
     y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -95,6 +104,7 @@ def check_ratings(y: Any, n_samples: int) -> np.ndarray:
         y = y.astype(np.float64)
     except (TypeError, ValueError):
         bad = next(v for v in y if not _is_number(v))
+        bad = bad.item() if isinstance(bad, np.generic) else bad
         raise ValueError(f"y (the ratings) must be numeric; got the value {bad!r}.") from None
     bad_rows = np.flatnonzero(~np.isfinite(y))
     if bad_rows.size:

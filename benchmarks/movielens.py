@@ -1,0 +1,422 @@
+"""MovieLens 100K benchmark: EmbeddingRatingRegressor defaults vs the notebook and Surprise.
+
+Usage (from the repository root)::
+
+    python benchmarks/movielens.py [PATH/TO/u.data] [--write] [--quick] [--skip-cv]
+
+Two protocols, as in the project's issue: (1) the seed notebook's split (ratings sorted by
+user and time, ``train_test_split(test_size=0.1, random_state=315)``) and (2) 5-fold CV with
+``KFold(5, shuffle=True, random_state=0)`` (the protocol of Surprise's published table).
+
+Each contender is fitted and measured in a fresh subprocess (this script re-invoked with
+``--worker``), so that its peak RSS is its own and no contender warms caches for another.
+Speed is reported as ratios against the notebook's training loop measured in the same run.
+``--write`` replaces the "MovieLens 100K" section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.model_selection import KFold, train_test_split  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
+RESULTS = HERE / "RESULTS.md"
+PLOT = HERE / "movielens_rmse_vs_fit_time.png"
+SECTION_START = "<!-- movielens-100k:start -->"
+SECTION_END = "<!-- movielens-100k:end -->"
+
+CONTENDERS = {
+    "skembedrec": "EmbeddingRatingRegressor() (defaults)",
+    "notebook": "Notebook Keras loop (batch 64, 50 epochs)",
+    "svd": "Surprise SVD",
+    "svdpp": "Surprise SVD++",
+    "baseline": "Surprise BaselineOnly",
+    "mean": "Predict the mean",
+}
+SURPRISE_CONTENDERS = ("svd", "svdpp", "baseline")
+SINGLE_CALLS = 300
+BATCH_REPEATS = 5
+
+
+# -- data and splits -------------------------------------------------------------------------
+
+
+def load(path: Path) -> pd.DataFrame:
+    """The ratings sorted by user and time, as the seed notebook does."""
+    frame = pd.read_csv(path, sep="\t", header=None, names=["user_id", "item_id", "rating", "t"])
+    return frame.sort_values(["user_id", "t"], kind="stable").reset_index(drop=True)
+
+
+def split(frame: pd.DataFrame, protocol: str, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if protocol == "notebook":
+        return train_test_split(frame, test_size=0.1, random_state=315)
+    train_idx, test_idx = list(KFold(5, shuffle=True, random_state=0).split(frame))[fold]
+    return frame.iloc[train_idx], frame.iloc[test_idx]
+
+
+# -- contenders, each behind fit(train) and predict(frame of pairs) --------------------------
+
+
+class Skembedrec:
+    def __init__(self, quick: bool):
+        from skembedrec import EmbeddingRatingRegressor
+
+        self.model = EmbeddingRatingRegressor(random_state=0)
+
+    def fit(self, train: pd.DataFrame) -> None:
+        self.model.fit(train[["user_id", "item_id"]], train["rating"])
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(pairs[["user_id", "item_id"]])
+
+
+class Notebook:
+    def __init__(self, quick: bool):
+        sys.path.insert(0, str(HERE))
+        from notebook import NotebookModel
+
+        self.model = NotebookModel(epochs=2 if quick else 50)
+
+    def fit(self, train: pd.DataFrame) -> None:
+        self.model.fit(train["user_id"].to_numpy(), train["item_id"].to_numpy(),
+                       train["rating"].to_numpy(dtype=float))
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
+
+
+class SurpriseModel:
+    def __init__(self, quick: bool, kind: str):
+        import surprise
+
+        self.algo = {"svd": surprise.SVD, "svdpp": surprise.SVDpp,
+                     "baseline": surprise.BaselineOnly}[kind]()
+        if kind in ("svd", "svdpp"):
+            self.algo = type(self.algo)(random_state=0)
+        self.surprise = surprise
+
+    def fit(self, train: pd.DataFrame) -> None:
+        reader = self.surprise.Reader(rating_scale=(1, 5))
+        data = self.surprise.Dataset.load_from_df(train[["user_id", "item_id", "rating"]], reader)
+        self.algo.fit(data.build_full_trainset())
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        # Surprise's own batch path (``algo.test``) is this same loop over ``predict``.
+        predict = self.algo.predict
+        return np.array([predict(u, i).est for u, i in zip(pairs["user_id"], pairs["item_id"])])
+
+
+class Mean:
+    def __init__(self, quick: bool):
+        pass
+
+    def fit(self, train: pd.DataFrame) -> None:
+        self.mean = float(train["rating"].mean())
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        return np.full(len(pairs), self.mean)
+
+
+def make_contender(name: str, quick: bool):
+    if name in SURPRISE_CONTENDERS:
+        return SurpriseModel(quick, name)
+    return {"skembedrec": Skembedrec, "notebook": Notebook, "mean": Mean}[name](quick)
+
+
+# -- one measurement, run in a fresh process --------------------------------------------------
+
+
+def ranking_metrics(test: pd.DataFrame, pred: np.ndarray) -> dict:
+    try:
+        from skembedrec.metrics import ndcg_at_k, precision_at_k
+    except ImportError:
+        return {"ndcg10": None, "p10": None}
+    args = (test["user_id"].to_numpy(), test["rating"].to_numpy(), pred)
+    return {"ndcg10": float(ndcg_at_k(*args, k=10, threshold=4.0)),
+            "p10": float(precision_at_k(*args, k=10, threshold=4.0))}
+
+
+def measure(path: Path, name: str, protocol: str, fold: int, quick: bool) -> dict:
+    train, test = split(load(path), protocol, fold)
+    model = make_contender(name, quick)
+    start = time.perf_counter()
+    model.fit(train)
+    fit_s = time.perf_counter() - start
+
+    pairs = test[["user_id", "item_id"]].reset_index(drop=True)
+    pred = model.predict(pairs)  # warm-up; also the predictions scored below
+    times = []
+    for _ in range(1 if name in SURPRISE_CONTENDERS or name == "notebook" else BATCH_REPEATS):
+        start = time.perf_counter()
+        model.predict(pairs)
+        times.append(time.perf_counter() - start)
+    one = pairs.iloc[:1]
+    model.predict(one)
+    single = []
+    for _ in range(SINGLE_CALLS):
+        start = time.perf_counter()
+        model.predict(one)
+        single.append(time.perf_counter() - start)
+
+    err = pred - test["rating"].to_numpy()
+    result = {
+        "name": name, "protocol": protocol, "fold": fold, "n_train": len(train),
+        "n_test": len(test), "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))), "fit_s": fit_s,
+        "batch_pairs_per_s": len(pairs) / float(np.median(times)),
+        "single_ms": float(np.median(single)) * 1e3,
+        # Linux reports ru_maxrss in KiB.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if protocol == "notebook":
+        result.update(ranking_metrics(test, pred))
+    return result
+
+
+def run_worker(path: Path, name: str, protocol: str, fold: int, quick: bool) -> dict | None:
+    """Measure one contender in a fresh Python process; None if it failed."""
+    command = [sys.executable, str(Path(__file__).resolve()), str(path), "--worker", name,
+               "--protocol", protocol, "--fold", str(fold)] + (["--quick"] if quick else [])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    print(f"    {name} failed (exit {done.returncode}):\n{done.stderr[-2000:]}", flush=True)
+    return None
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def notebook_table(rows: list[dict]) -> str:
+    ref = next((r for r in rows if r["name"] == "notebook"), None)
+
+    def ratio(row, key, faster_is_larger):
+        if ref is None:
+            return "n/a"
+        value = row[key] / ref[key] if faster_is_larger else ref[key] / row[key]
+        return f"{value:,.1f}x"
+
+    lines = [
+        "| Contender | RMSE | MAE | NDCG@10 | P@10 | fit s | fit speed vs notebook | "
+        "batch predict pairs/s | vs notebook | single predict ms | vs notebook | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {CONTENDERS[r['name']]} | {r['rmse']:.4f} | {r['mae']:.4f} | "
+            f"{fmt(r.get('ndcg10'), '.4f')} | {fmt(r.get('p10'), '.4f')} | {r['fit_s']:.2f} | "
+            f"{ratio(r, 'fit_s', False)} | {r['batch_pairs_per_s']:,.0f} | "
+            f"{ratio(r, 'batch_pairs_per_s', True)} | {r['single_ms']:.3f} | "
+            f"{ratio(r, 'single_ms', False)} | {r['peak_rss_mb']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def cv_table(rows: list[dict]) -> str:
+    lines = [
+        "| Contender | folds | mean RMSE | std RMSE | mean MAE | mean fit s | "
+        "batch predict pairs/s | single predict ms | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in CONTENDERS:
+        mine = [r for r in rows if r["name"] == name]
+        if not mine:
+            continue
+        rmse = np.array([r["rmse"] for r in mine])
+        folds = f"{len(mine)}" + (" (fold 1 only)" if len(mine) == 1 else "")
+        lines.append(
+            f"| {CONTENDERS[name]} | {folds} | {rmse.mean():.4f} | {rmse.std():.4f} | "
+            f"{np.mean([r['mae'] for r in mine]):.4f} | "
+            f"{np.mean([r['fit_s'] for r in mine]):.2f} | "
+            f"{np.median([r['batch_pairs_per_s'] for r in mine]):,.0f} | "
+            f"{np.median([r['single_ms'] for r in mine]):.3f} | "
+            f"{max(r['peak_rss_mb'] for r in mine):,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        ram = f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM"
+    except ImportError:
+        ram = "RAM unknown"
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, {ram} (load average at start: {load})"
+
+
+def versions() -> str:
+    names = ["numpy", "pandas", "sklearn", "tensorflow", "keras", "scikeras", "surprise",
+             "skembedrec"]
+    found = [f"Python {platform.python_version()}"]
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            found.append(f"{name} (not installed)")
+            continue
+        module = __import__(name)
+        found.append(f"{name} {getattr(module, '__version__', '?')}")
+    return ", ".join(found)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        ax.scatter(r["fit_s"], r["rmse"], s=40)
+        ax.annotate(CONTENDERS[r["name"]], (r["fit_s"], r["rmse"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time (s, log scale)")
+    ax.set_ylabel("test RMSE (lower is better)")
+    ax.set_title("MovieLens 100K, notebook split (90/10): RMSE vs fit time")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_section(text: str) -> None:
+    """Replace only this benchmark's section of RESULTS.md (other sections belong to others)."""
+    block = f"{SECTION_START}\n{text.strip()}\n{SECTION_END}"
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if SECTION_START in current and SECTION_END in current:
+        head, rest = current.split(SECTION_START, 1)
+        tail = rest.split(SECTION_END, 1)[1]
+        updated = head + block + tail
+    else:
+        updated = current.rstrip("\n") + "\n\n" + block + "\n"
+    RESULTS.write_text(updated)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="MovieLens 100K benchmark")
+    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA), help="path to u.data")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 notebook epochs, 1 fold")
+    parser.add_argument("--skip-cv", action="store_true", help="only the notebook split")
+    parser.add_argument("--notebook-all-folds", action="store_true",
+                        help="run the notebook loop on all 5 CV folds (default: fold 1 only)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--protocol", default="notebook", help=argparse.SUPPRESS)
+    parser.add_argument("--fold", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    path = Path(args.data)
+    if not path.exists():
+        sys.exit(f"MovieLens ratings not found at {path}; pass the path of u.data.")
+
+    if args.worker:
+        result = measure(path, args.worker, args.protocol, args.fold, args.quick)
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+
+    names = list(CONTENDERS)
+    if importlib.util.find_spec("surprise") is None:
+        print("scikit-surprise is NOT installed: skipping Surprise SVD, SVD++ and BaselineOnly "
+              "(pip install 'skembedrec[bench]' to include them).", flush=True)
+        names = [n for n in names if n not in SURPRISE_CONTENDERS]
+    started = time.time()
+    print(f"Machine: {machine()}", flush=True)
+
+    def run(protocol, fold, which):
+        rows = []
+        for name in which:
+            print(f"[{time.time() - started:6.0f}s] {protocol} fold {fold + 1}: {name} ...",
+                  flush=True)
+            row = run_worker(path, name, protocol, fold, args.quick)
+            if row is not None:
+                print(f"    RMSE {row['rmse']:.4f}  fit {row['fit_s']:.2f}s  batch "
+                      f"{row['batch_pairs_per_s']:,.0f} pairs/s  single "
+                      f"{row['single_ms']:.3f} ms  RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+                rows.append(row)
+        return rows
+
+    split_rows = run("notebook", 0, names)
+    cv_rows: list[dict] = []
+    if not args.skip_cv:
+        n_folds = 1 if args.quick else 5
+        for fold in range(n_folds):
+            which = [n for n in names if n != "notebook" or fold == 0 or args.notebook_all_folds]
+            cv_rows += run("kfold", fold, which)
+
+    command = "python benchmarks/movielens.py " + " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:]))
+    text = [
+        "## MovieLens 100K",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Date: {datetime.date.today().isoformat()}  ",
+        f"Machine: {machine()}  ",
+        f"Versions: {versions()}  ",
+        f"Total run time: {time.time() - started:.0f} s" + (" (--quick smoke run)" if args.quick else ""),
+        "",
+        "### Notebook split (sorted by user and time, `train_test_split(test_size=0.1, "
+        "random_state=315)`)",
+        "",
+        notebook_table(split_rows),
+        "",
+        "Ratios compare with the notebook loop in the same run (higher = faster). Batch "
+        "predict: pairs/s over the whole test set (median of repeats). Single predict: median "
+        f"of {SINGLE_CALLS} `predict` calls on one (user, item) row. Peak RSS: the fresh "
+        "process that fitted and measured the contender. NDCG@10 / P@10: "
+        "`skembedrec.metrics` on the test ratings, relevant = rating >= 4.",
+    ]
+    if cv_rows:
+        text += [
+            "",
+            "### 5-fold CV (`KFold(5, shuffle=True, random_state=0)`)",
+            "",
+            cv_table(cv_rows),
+        ]
+        if not args.notebook_all_folds:
+            text += ["", "The notebook loop (~3 min per fit) runs on fold 1 only."]
+    table = "\n".join(text)
+    print("\n" + table, flush=True)
+    if split_rows:
+        plot(split_rows, PLOT)
+        print(f"Plot saved to {PLOT}")
+    if args.write:
+        write_section(table + "\n\n![RMSE vs fit time](movielens_rmse_vs_fit_time.png)\n")
+        print(f"Updated the MovieLens 100K section of {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

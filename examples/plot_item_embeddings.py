@@ -1,0 +1,80 @@
+"""
+A map of the item embeddings
+============================
+
+The model learns one vector per item; items that users rate alike end up close together.
+Projecting :attr:`~skembedrec.EmbeddingRatingRegressor.item_embeddings_` onto their two
+principal components (:class:`~sklearn.decomposition.PCA`) gives a 2-D map. On MovieLens the
+most rated movies are labelled with their titles.
+"""
+
+# %%
+import os
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from skembedrec import EmbeddingRatingRegressor
+from skembedrec.datasets import make_ratings
+
+# Epochs per fit: SKEMBEDREC_EXAMPLE_EPOCHS (default 10; the docs build and tests use fewer).
+EPOCHS = int(os.environ.get("SKEMBEDREC_EXAMPLE_EPOCHS", "10"))
+DATA_PATH = sys.argv[1] if len(sys.argv) > 1 else None
+
+
+def load_ratings(path):
+    """Synthetic ratings by default; MovieLens 100K from u.data or the folder holding it."""
+    if path is None:
+        return make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
+    path = Path(path)
+    frame = pd.read_csv(
+        path / "u.data" if path.is_dir() else path, sep="\t", header=None,
+        names=["user_id", "item_id", "rating", "timestamp"],
+    )
+    return frame[["user_id", "item_id"]], frame["rating"].astype(float)
+
+
+def load_titles(path):
+    """Movie titles by item id from u.item (official zip) or items.tsv next to u.data."""
+    if path is None:
+        return None
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    if (folder / "u.item").is_file():
+        items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
+        return items.set_index(0)[1]
+    if (folder / "items.tsv").is_file():
+        return pd.read_csv(folder / "items.tsv", sep="\t").set_index("movie_id")["title"]
+    return None
+
+
+X, y = load_ratings(DATA_PATH)
+titles = load_titles(DATA_PATH)
+model = EmbeddingRatingRegressor(n_factors=32, epochs=EPOCHS, random_state=0).fit(X, y)
+
+# %%
+# One row per item seen in fit, indexed by the original item id.
+embeddings = model.item_embeddings_
+print(embeddings.shape)
+coords = pd.DataFrame(
+    PCA(n_components=2, random_state=0).fit_transform(embeddings),
+    index=embeddings.index, columns=["pc1", "pc2"],
+)
+
+# %%
+# Colour is each item's mean rating: the main direction of the map tracks how well liked an
+# item is. The 20 most rated items are labelled.
+stats = y.groupby(X["item_id"]).agg(["mean", "size"]).reindex(coords.index)
+fig, ax = plt.subplots(figsize=(7, 6))
+points = ax.scatter(coords["pc1"], coords["pc2"], c=stats["mean"], s=8, cmap="viridis")
+fig.colorbar(points, ax=ax, label="mean rating")
+for item in stats["size"].nlargest(20).index:
+    label = titles.get(item, str(item)) if titles is not None else f"item {item}"
+    ax.annotate(str(label)[:28], coords.loc[item], fontsize=7, alpha=0.8)
+ax.set_xlabel("first principal component")
+ax.set_ylabel("second principal component")
+ax.set_title("Item embeddings (PCA)")
+fig.tight_layout()
+plt.show()

@@ -1,0 +1,357 @@
+"""The safe file format: exact round trips, and files that must be refused without running."""
+
+import io
+import json
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from conftest import FAST, REPO_ROOT
+from sklearn.exceptions import NotFittedError
+
+from skembedrec import EmbeddingRatingRegressor, _persistence
+from skembedrec._persistence import _decode_ids, _encode_ids, _rebuild_encoder
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: the stand-in for arbitrary code in a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "model.skembedrec"
+    fitted.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(saved):
+    return EmbeddingRatingRegressor.load(saved)
+
+
+def _rewrite(src, dst, replace=None, add=None):
+    """Copy the zip ``src`` to ``dst``, replacing and adding members (name -> bytes)."""
+    replace, add = replace or {}, add or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in zin.namelist():
+            zout.writestr(name, replace.get(name, zin.read(name)))
+        for name, data in add.items():
+            zout.writestr(name, data)
+    return dst
+
+
+def _meta(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("skembedrec.json"))
+
+
+# -- round trips -------------------------------------------------------------------------
+
+
+def test_round_trip_predicts_identically(fitted, loaded, ratings):
+    X, _ = ratings
+    unseen = X.head(5).assign(user_id=[10**6, 1, 2, 10**6 + 1, 3])
+    assert np.array_equal(loaded.predict(X), fitted.predict(X))
+    assert np.array_equal(loaded.predict(unseen), fitted.predict(unseen))
+    assert np.array_equal(loaded.is_known(unseen), fitted.is_known(unseen))
+
+
+def test_round_trip_restores_every_fitted_attribute(fitted, loaded):
+    assert loaded.get_params() == fitted.get_params()
+    assert set(vars(loaded)) == set(vars(fitted))
+    for kind in ("user_ids", "item_ids"):
+        a, b = getattr(loaded.encoder_, kind), getattr(fitted.encoder_, kind)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    for name in ("n_users_", "n_items_", "rating_min_", "rating_max_", "history_",
+                 "n_features_in_"):
+        assert getattr(loaded, name) == getattr(fitted, name), name
+    assert list(loaded.feature_names_in_) == list(fitted.feature_names_in_)
+    scaler, original = loaded.regressor_.transformer_, fitted.regressor_.transformer_
+    for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
+        assert np.array_equal(getattr(scaler, name), getattr(original, name)), name
+    if hasattr(fitted, "seen_"):
+        assert (loaded.seen_ != fitted.seen_).nnz == 0
+        assert type(loaded.seen_) is type(fitted.seen_)
+    for a, b in zip(loaded.model_.weights, fitted.model_.weights, strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), a.path
+
+
+def test_loaded_inner_regressor_is_a_fitted_scikeras_regressor(fitted, loaded):
+    inner, original = loaded.regressor_.regressor_, fitted.regressor_.regressor_
+    assert inner.initialized_
+    for name, value in vars(original).items():
+        if name not in ("model_", "model"):
+            assert repr(getattr(inner, name)) == repr(value), name
+    codes = np.array([[0, 0], [1, 2], [fitted.n_users_, fitted.n_items_]], dtype=np.int32)
+    np.testing.assert_allclose(loaded.regressor_.predict(codes),
+                               fitted.regressor_.predict(codes), rtol=1e-6)
+
+
+def test_round_trip_in_a_fresh_process(fitted, saved, ratings, tmp_path):
+    X, _ = ratings
+    X.to_csv(tmp_path / "X.csv", index=False)
+    out = tmp_path / "pred.npy"
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from skembedrec import EmbeddingRatingRegressor\n"
+        "est = EmbeddingRatingRegressor.load(sys.argv[1])\n"
+        "np.save(sys.argv[3], est.predict(pd.read_csv(sys.argv[2])))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, "-c", code, str(saved), str(tmp_path / "X.csv"), str(out)],
+                   check=True, env=env, cwd=REPO_ROOT, timeout=300)
+    assert np.array_equal(np.load(out), fitted.predict(X))
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([-(2**63), 0, 2**63 - 2, 2**63 - 1], dtype=np.int64),
+        np.array([1, 2**64 - 1], dtype=np.uint64),
+        np.array([-1.5, 0.25, 3.0]),
+        np.array([False, True]),
+        np.array(["Zoë", "a", "ß", "用户", "🎬"], dtype=object),
+        np.array([1, 2.5, 3], dtype=object),
+        np.array([b"a", b"\xff\x00"], dtype=object),
+    ],
+    ids=["int64-limits", "uint64", "float", "bool", "unicode", "mixed-number", "bytes"],
+)
+def test_id_vocabularies_keep_their_exact_types(ids):
+    arrays = {}
+    spec = _encode_ids(ids, "user", arrays)
+    json.dumps(spec)  # the JSON part must really be JSON
+    decoded = _decode_ids(json.loads(json.dumps(spec)), arrays)
+    assert decoded.dtype == ids.dtype
+    assert [type(v) for v in decoded] == [type(v) for v in ids]
+    assert np.array_equal(decoded, ids)
+    encoder = _rebuild_encoder(decoded, decoded)
+    assert encoder.user_ids.dtype == ids.dtype and np.array_equal(encoder.user_ids, ids)
+
+
+def test_string_ids_round_trip_through_a_file(ratings, tmp_path):
+    X, y = ratings
+    X = X.assign(user_id="ü-" + X["user_id"].astype(str), item_id=X["item_id"] + 0.5)
+    est = EmbeddingRatingRegressor(**FAST).fit(X, y)
+    est.save(tmp_path / "m.skembedrec")
+    loaded = EmbeddingRatingRegressor.load(tmp_path / "m.skembedrec")
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.encoder_.user_ids.dtype == object
+    assert loaded.encoder_.item_ids.dtype == np.float64
+
+
+def test_random_state_instance_round_trips(loaded, tmp_path):
+    rng = np.random.RandomState(7)
+    rng.rand(3)
+    est = loaded.set_params(random_state=rng)
+    est.save(tmp_path / "rs.skembedrec")
+    back = EmbeddingRatingRegressor.load(tmp_path / "rs.skembedrec")
+    assert back.random_state.rand() == rng.rand()
+
+
+def test_joblib_still_works_and_docs_warn_about_trust(fitted, ratings, tmp_path):
+    X, _ = ratings
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    assert np.array_equal(joblib.load(tmp_path / "m.joblib").predict(X), fitted.predict(X))
+    for doc in (EmbeddingRatingRegressor.save.__doc__, _persistence.__doc__):
+        assert "pickle" in doc
+    assert "trusted sources" in EmbeddingRatingRegressor.save.__doc__
+
+
+def test_interrupted_save_keeps_the_previous_file(fitted, saved, tmp_path, monkeypatch):
+    target = tmp_path / "m.skembedrec"
+    target.write_bytes(saved.read_bytes())
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(target)
+    assert target.read_bytes() == saved.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.skembedrec"]
+
+
+# -- files that must be refused ------------------------------------------------------------
+
+
+def test_unfitted_estimator_cannot_be_saved(tmp_path):
+    with pytest.raises(NotFittedError):
+        EmbeddingRatingRegressor(**FAST).save(tmp_path / "m.skembedrec")
+
+
+def test_ids_without_a_safe_representation_are_refused_at_save(saved, tmp_path):
+    est = EmbeddingRatingRegressor.load(saved)
+    odd = np.empty(est.n_users_, dtype=object)
+    odd[:] = [("tuple", i) for i in range(est.n_users_)]
+    est.encoder_.encoder_.categories_[0] = odd
+    with pytest.raises(ValueError, match=r"user id \('tuple', 0\) of type tuple"):
+        est.save(tmp_path / "bad.skembedrec")
+    assert not (tmp_path / "bad.skembedrec").exists()
+
+
+def test_unknown_fitted_attribute_is_refused_at_save_not_dropped(saved, tmp_path):
+    est = EmbeddingRatingRegressor.load(saved)
+    est.lookup_table_ = {"a": object()}
+    with pytest.raises(ValueError, match="fitted attribute 'lookup_table_' of type dict"):
+        est.save(tmp_path / "bad.skembedrec")
+
+
+def test_extra_numeric_attributes_round_trip(saved, tmp_path):
+    import scipy.sparse as sp
+
+    est = EmbeddingRatingRegressor.load(saved)
+    est.popularity_ = np.arange(5, dtype=np.int16)
+    est.pairs_ = sp.coo_matrix(np.eye(3))
+    est.note_ = "fitted on ml-100k"
+    est.save(tmp_path / "extra.skembedrec")
+    back = EmbeddingRatingRegressor.load(tmp_path / "extra.skembedrec")
+    assert back.popularity_.dtype == np.int16 and np.array_equal(back.popularity_, np.arange(5))
+    assert isinstance(back.pairs_, sp.coo_matrix) and (back.pairs_ != est.pairs_).nnz == 0
+    assert back.note_ == "fitted on ml-100k"
+
+
+def test_object_array_with_a_pickle_payload_is_refused_unexecuted(saved, tmp_path):
+    armed = tmp_path / "armed"
+    pickle.loads(pickle.dumps(_Payload(armed)))
+    assert armed.exists(), "the payload must be live for this test to mean anything"
+
+    marker = tmp_path / "pwned"
+    with zipfile.ZipFile(saved) as zf, np.load(io.BytesIO(zf.read("arrays.npz"))) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["user_ids"] = np.array([_Payload(marker)], dtype=object)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    meta = _meta(saved)
+    meta["arrays"] = sorted(arrays)
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec", replace={
+        "arrays.npz": buffer.getvalue(), "skembedrec.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"Refusing to load .*bad\.skembedrec.*pickled"):
+        EmbeddingRatingRegressor.load(bad)
+    assert not marker.exists()
+
+
+def test_extra_pickle_member_is_refused_unexecuted(saved, tmp_path):
+    marker = tmp_path / "pwned"
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec",
+                   add={"estimator.pkl": pickle.dumps(_Payload(marker))})
+    with pytest.raises(ValueError, match=r"unexpected member\(s\) \['estimator.pkl'\]"):
+        EmbeddingRatingRegressor.load(bad)
+    assert not marker.exists()
+
+
+def test_a_pickle_or_joblib_file_is_refused_unexecuted(tmp_path):
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "model.skembedrec"
+    joblib.dump(_Payload(marker), bad)
+    with pytest.raises(ValueError, match=r"model\.skembedrec.*not a skembedrec model file"):
+        EmbeddingRatingRegressor.load(bad)
+    assert not marker.exists()
+
+
+def test_keras_lambda_payload_is_refused_unexecuted(saved, tmp_path):
+    marker = tmp_path / "pwned"
+    # The lambda touches the marker whenever it runs.
+    touch = eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]")
+    inputs = keras.Input(shape=(2,), dtype="int32", name="ids")
+    outputs = keras.layers.Lambda(touch, output_shape=(2,))(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "evil.keras")
+    unsafe = keras.saving.load_model(tmp_path / "evil.keras", safe_mode=False)
+    unsafe(np.zeros((1, 2), dtype="int32"))
+    assert marker.exists(), "the payload must survive saving for this test to mean anything"
+    marker.unlink()
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec",
+                   replace={"model.keras": (tmp_path / "evil.keras").read_bytes()})
+    with pytest.raises(ValueError, match=r"Refusing to load .*'Lambda'.*arbitrary Python code"):
+        EmbeddingRatingRegressor.load(bad)
+    assert not marker.exists()
+
+
+def test_keras_config_naming_a_foreign_module_is_refused(saved, tmp_path):
+    with zipfile.ZipFile(saved) as zf:
+        model_bytes = zf.read("model.keras")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(model_bytes)) as zin, zipfile.ZipFile(buffer, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][1]["module"] = "os"
+                config["config"]["layers"][1]["class_name"] = "system"
+                data = json.dumps(config).encode()
+            zout.writestr(name, data)
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec", replace={"model.keras": buffer.getvalue()})
+    with pytest.raises(ValueError, match=r"class 'system' \(module 'os'\)"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 99}, r"format version 99; this skembedrec .* reads .* up to 1"),
+        ({"format_version": "1"}, r"unknown format version '1'"),
+        ({"format": "other.Model"}, r"not a skembedrec model file: its format is 'other.Model'"),
+    ],
+    ids=["newer", "not-an-int", "other-format"],
+)
+def test_unknown_format_versions_are_refused(saved, tmp_path, change, message):
+    meta = {**_meta(saved), **change}
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec",
+                   replace={"skembedrec.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match=message):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_tampered_parameters_are_refused(saved, tmp_path):
+    meta = _meta(saved)
+    meta["params"]["__dict__"]["n_factors"] = -3
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec",
+                   replace={"skembedrec.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"bad\.skembedrec.*'n_factors' parameter"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_inconsistent_vocabulary_is_refused(saved, tmp_path):
+    meta = _meta(saved)
+    meta["fitted"]["n_users_"] += 1
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec",
+                   replace={"skembedrec.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"bad\.skembedrec.*inconsistent"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.02, 0.3, 0.6, 0.9, 0.999])
+def test_truncated_file_gives_a_clear_error(saved, tmp_path, fraction):
+    data = saved.read_bytes()
+    bad = tmp_path / "cut.skembedrec"
+    bad.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ValueError, match=r"cut\.skembedrec.*(truncated|corrupted)"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.3, 0.5, 0.7, 0.9])
+def test_corrupted_file_gives_a_clear_error(saved, tmp_path, fraction):
+    data = bytearray(saved.read_bytes())
+    start = int(len(data) * fraction)
+    data[start : start + 16] = bytes(b ^ 0x5A for b in data[start : start + 16])
+    bad = tmp_path / "flip.skembedrec"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"flip\.skembedrec.*(truncated|corrupted|not a)"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.skembedrec"):
+        EmbeddingRatingRegressor.load(tmp_path / "nowhere.skembedrec")
