@@ -35,7 +35,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 default_role = "literal"
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"  # numpydoc sections already state the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

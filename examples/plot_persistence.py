@@ -2,15 +2,18 @@
 Saving and loading a fitted model
 =================================
 
-A fitted :class:`~skembedrec.EmbeddingRatingRegressor` can be saved with :mod:`joblib` (or
-:mod:`pickle`) like any scikit-learn estimator, and predicts exactly the same after loading.
+A fitted :class:`~skembedrec.EmbeddingRatingRegressor` can be saved in two ways, and predicts
+exactly the same after loading:
+
+* :meth:`~skembedrec.EmbeddingRatingRegressor.save` /
+  :meth:`~skembedrec.EmbeddingRatingRegressor.load`: one file with no pickle in it, safe to
+  load even when it comes from someone else;
+* :mod:`joblib` (or :mod:`pickle`), like any scikit-learn estimator.
 
 .. warning::
 
    Loading a joblib or pickle file can run arbitrary code. Only load such files from sources
-   you trust. To exchange models with others, use the pickle-free format of
-   ``EmbeddingRatingRegressor.save`` / ``EmbeddingRatingRegressor.load`` described in the user
-   guide's persistence section.
+   you trust; to exchange models, use ``save`` / ``load``.
 """
 
 # %%
@@ -51,15 +54,22 @@ model = EmbeddingRatingRegressor(n_factors=32, epochs=EPOCHS, random_state=0).fi
 before = model.predict(X_test)
 
 # %%
-# Save with joblib, load it back (here in the same process; usually in another one) and
-# compare the predictions.
+# Save in both formats, load them back (here in the same process; usually in another one)
+# and compare the predictions.
 with tempfile.TemporaryDirectory() as folder:
-    path = Path(folder) / "model.joblib"
-    joblib.dump(model, path)
-    print(f"Saved {path.name}: {path.stat().st_size / 1024:.0f} KiB")
-    loaded = joblib.load(path)  # only ever load files you trust
+    safe_path = Path(folder) / "model.skembedrec"
+    model.save(safe_path)
+    from_safe_file = EmbeddingRatingRegressor.load(safe_path)  # no pickle: safe to load
+
+    joblib_path = Path(folder) / "model.joblib"
+    joblib.dump(model, joblib_path)
+    loaded = joblib.load(joblib_path)  # runs pickle: only ever load files you trust
+    for path in (safe_path, joblib_path):
+        print(f"Saved {path.name}: {path.stat().st_size / 1024:.0f} KiB")
+
 after = loaded.predict(X_test)
-print("Identical predictions after loading:", np.array_equal(before, after))
+print("save/load: identical predictions:", np.array_equal(before, from_safe_file.predict(X_test)))
+print("joblib: identical predictions:", np.array_equal(before, after))
 print("Same parameters:", loaded.get_params() == model.get_params())
 
 # %%
@@ -70,6 +80,6 @@ lims = [min(before.min(), after.min()), max(before.max(), after.max())]
 ax.plot(lims, lims, color="black", linewidth=0.8)
 ax.set_xlabel("prediction before saving")
 ax.set_ylabel("prediction after loading")
-ax.set_title("joblib round trip")
+ax.set_title("Saved and loaded (joblib)")
 fig.tight_layout()
 plt.show()

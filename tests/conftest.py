@@ -4,17 +4,19 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from skembedrec import EmbeddingRatingRegressor  # noqa: E402
-from skembedrec.datasets import make_ratings  # noqa: E402
+from skembedrec import EmbeddingRatingRegressor
+from skembedrec.datasets import make_ratings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ML100K_DIR = Path(os.environ.get("SKEMBEDREC_ML100K", REPO_ROOT.parent / "shared" / "data" / "ml-100k"))
+ML100K_DIR = Path(
+    os.environ.get("SKEMBEDREC_ML100K", REPO_ROOT.parent / "shared" / "data" / "ml-100k")
+)
 
 # Small settings so that a fit takes well under a second; tests never rely on the defaults.
 FAST = dict(n_factors=8, hidden_units=(8,), epochs=2, batch_size=256, random_state=0)
@@ -31,7 +33,9 @@ def ml100k_dir() -> Path:
 def ml100k(ml100k_dir) -> pd.DataFrame:
     """The real ratings, sorted by user and time as in the seed notebook."""
     frame = pd.read_csv(
-        ml100k_dir / "u.data", sep="\t", header=None,
+        ml100k_dir / "u.data",
+        sep="\t",
+        header=None,
         names=["user_id", "movie_id", "rating", "timestamp"],
     )
     return frame.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)

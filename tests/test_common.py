@@ -45,7 +45,11 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [EmbeddingRatingRegressor(n_factors=4, hidden_units=(4,), epochs=1, batch_size=64, random_state=0)],
+    [
+        EmbeddingRatingRegressor(
+            n_factors=4, hidden_units=(4,), epochs=1, batch_size=64, random_state=0
+        )
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -31,8 +31,9 @@ def test_model_learns_latent_structure(ratings):
     X, y = ratings
     X_train, X_test = X.iloc[:2500], X.iloc[2500:]
     y_train, y_test = y.iloc[:2500], y.iloc[2500:]
-    est = EmbeddingRatingRegressor(n_factors=8, hidden_units=(8,), epochs=15, batch_size=128,
-                                   random_state=0).fit(X_train, y_train)
+    est = EmbeddingRatingRegressor(
+        n_factors=8, hidden_units=(8,), epochs=15, batch_size=128, random_state=0
+    ).fit(X_train, y_train)
     baseline = rmse(y_train.mean(), y_test)
     assert rmse(est.predict(X_test), y_test) < 0.9 * baseline
     assert est.history_["loss"][-1] < est.history_["loss"][0]
@@ -102,8 +103,12 @@ def test_unknown_ids_raise_when_asked(fitted, ratings):
     X, _ = ratings
     strict = EmbeddingRatingRegressor(handle_unknown="error", **FAST).fit(*ratings)
     assert strict.predict(X.head(3)).shape == (3,)
-    query = pd.DataFrame({"user_id": [X["user_id"][0], 999, 998], "item_id": [-5, X["item_id"][0], -5]})
-    with pytest.raises(ValueError, match=r"2 unknown user id\(s\).*999, 998.*1 unknown item id\(s\).*-5"):
+    query = pd.DataFrame(
+        {"user_id": [X["user_id"][0], 999, 998], "item_id": [-5, X["item_id"][0], -5]}
+    )
+    with pytest.raises(
+        ValueError, match=r"2 unknown user id\(s\).*999, 998.*1 unknown item id\(s\).*-5"
+    ):
         strict.predict(query)
 
 
@@ -160,14 +165,31 @@ def test_invalid_parameters_are_reported_at_fit(ratings, params, message):
         (np.zeros((2, 3)), [1, 2], "exactly 2 columns"),
         (np.zeros((0, 2)), [], "0 sample"),
         (pd.DataFrame({"user_id": [], "item_id": []}), [], "X is empty"),
-        (pd.DataFrame({"user_id": [1, None], "item_id": [1, 2]}), [1, 2], r"missing user id.*\[1\]"),
+        (
+            pd.DataFrame({"user_id": [1, None], "item_id": [1, 2]}),
+            [1, 2],
+            r"missing user id.*\[1\]",
+        ),
         (pd.DataFrame({"user_id": [1, 2], "item_id": [1, "a"]}), [1, 2], "item ids mix types"),
         (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2]}), [1, 2, 3], "inconsistent numbers"),
-        (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2]}), [1, "five"], "numeric; got the value 'five'"),
+        (
+            pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2]}),
+            [1, "five"],
+            "numeric; got the value 'five'",
+        ),
         (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2]}), None, "requires y to be passed"),
     ],
-    ids=["missing-column", "three-columns", "empty-array", "empty-frame", "missing-id",
-         "mixed-id-types", "length-mismatch", "non-numeric-rating", "no-y"],
+    ids=[
+        "missing-column",
+        "three-columns",
+        "empty-array",
+        "empty-frame",
+        "missing-id",
+        "mixed-id-types",
+        "length-mismatch",
+        "non-numeric-rating",
+        "no-y",
+    ],
 )
 def test_bad_input_is_named(X, y, message):
     with pytest.raises(ValueError, match=message):

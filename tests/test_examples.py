@@ -76,6 +76,7 @@ def test_plot_grid_search(run_example):
 def test_plot_persistence(run_example):
     ns = run_example("plot_persistence.py")
     np.testing.assert_array_equal(ns["before"], ns["after"])
+    np.testing.assert_array_equal(ns["before"], ns["from_safe_file"].predict(ns["X_test"]))
     assert ns["loaded"] is not ns["model"] and ns["_figures"] == 1
 
 

@@ -83,5 +83,7 @@ def test_non_finite_ratings_are_refused(ratings, bad):
 
 
 def test_one_rating_is_enough_to_fit():
-    est = EmbeddingRatingRegressor(**FAST).fit(pd.DataFrame({"user_id": [1], "item_id": [2]}), [4.0])
+    est = EmbeddingRatingRegressor(**FAST).fit(
+        pd.DataFrame({"user_id": [1], "item_id": [2]}), [4.0]
+    )
     assert est.predict(pd.DataFrame({"user_id": [1], "item_id": [2]}))[0] == pytest.approx(4.0)

@@ -7,8 +7,17 @@ import pytest
 from skembedrec import EmbeddingRatingRegressor
 from skembedrec._network import build_network
 
-NOTEBOOK = dict(n_factors=64, hidden_units=(32,), dropout=0.5, embedding_dropout=0.1,
-                use_bias=False, dot_product=False, l2=0.0, learning_rate=1e-3, batch_size=64)
+NOTEBOOK = dict(
+    n_factors=64,
+    hidden_units=(32,),
+    dropout=0.5,
+    embedding_dropout=0.1,
+    use_bias=False,
+    dot_product=False,
+    l2=0.0,
+    learning_rate=1e-3,
+    batch_size=64,
+)
 
 
 def _shapes(model):
@@ -42,9 +51,18 @@ def test_the_keras3_broadcasting_trap_is_real_and_avoided():
     mse = keras.losses.MeanSquaredError()
     assert float(mse(y_true, y_pred)) == pytest.approx(0.0)
     assert float(mse(y_true, y_pred.reshape(-1, 1, 1))) > 1.0  # (n, 1, n) broadcast
-    model = build_network(n_users=3, n_items=4, n_factors=4, hidden_units=(4,), dropout=0.5,
-                          embedding_dropout=0.1, use_bias=True, dot_product=True, l2=0.0,
-                          learning_rate=1e-3)
+    model = build_network(
+        n_users=3,
+        n_items=4,
+        n_factors=4,
+        hidden_units=(4,),
+        dropout=0.5,
+        embedding_dropout=0.1,
+        use_bias=True,
+        dot_product=True,
+        l2=0.0,
+        learning_rate=1e-3,
+    )
     assert model.output_shape == (None, 1)
     assert model(np.array([[0, 1], [2, 3]], dtype="int32")).shape == (2, 1)
 
@@ -52,8 +70,9 @@ def test_the_keras3_broadcasting_trap_is_real_and_avoided():
 def test_notebook_network_really_learns(ratings):
     """Training loss falls well below the target variance (1.0 once standardised)."""
     X, y = ratings
-    est = EmbeddingRatingRegressor(epochs=8, random_state=0, **{**NOTEBOOK, "n_factors": 16,
-                                                                 "batch_size": 64})
+    est = EmbeddingRatingRegressor(
+        epochs=8, random_state=0, **{**NOTEBOOK, "n_factors": 16, "batch_size": 64}
+    )
     est.fit(X, y)
     variance = float(np.var(y))
     assert est.history_["loss"][-1] < 0.7 * variance

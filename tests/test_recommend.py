@@ -207,10 +207,15 @@ def test_recommendations_are_meaningful_on_synthetic_data():
         assert model_score > random_score + 0.05, (metric.__name__, model_score, random_score)
 
 
-def test_fitted_state_survives_pickle_and_refit(fitted, ratings):
+def test_fitted_state_survives_pickle_save_and_refit(fitted, ratings, tmp_path):
     X, y = ratings
+    expected = fitted.recommend([0, 3], n=5)
     copy = pickle.loads(pickle.dumps(fitted))
-    pd.testing.assert_frame_equal(copy.recommend([0, 3], n=5), fitted.recommend([0, 3], n=5))
+    pd.testing.assert_frame_equal(copy.recommend([0, 3], n=5), expected)
+    fitted.save(tmp_path / "model.zip")
+    loaded = EmbeddingRatingRegressor.load(tmp_path / "model.zip")
+    assert (loaded.seen_ != fitted.seen_).nnz == 0
+    pd.testing.assert_frame_equal(loaded.recommend([0, 3], n=5), expected)
     refit = clone(fitted).fit(X.iloc[:1000], y.iloc[:1000])
     assert refit.seen_.shape == (refit.n_users_, refit.n_items_)
     assert refit.seen_.nnz == len(_seen_pairs(X.iloc[:1000]))

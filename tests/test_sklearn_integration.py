@@ -82,12 +82,18 @@ def test_grid_search_with_one_and_two_jobs(ratings):
 
 def test_cross_val_score_and_cross_validate(ratings):
     X, y = ratings
-    rmse = -cross_val_score(EmbeddingRatingRegressor(**FAST), X, y, cv=3,
-                            scoring="neg_root_mean_squared_error")
+    rmse = -cross_val_score(
+        EmbeddingRatingRegressor(**FAST), X, y, cv=3, scoring="neg_root_mean_squared_error"
+    )
     assert rmse.shape == (3,) and (rmse < float(np.std(y)) * 1.05).all()
-    result = cross_validate(EmbeddingRatingRegressor(**FAST), X, y, cv=2,
-                            scoring=["neg_root_mean_squared_error", "r2"],
-                            return_estimator=True)
+    result = cross_validate(
+        EmbeddingRatingRegressor(**FAST),
+        X,
+        y,
+        cv=2,
+        scoring=["neg_root_mean_squared_error", "r2"],
+        return_estimator=True,
+    )
     assert set(result) >= {"fit_time", "test_r2", "test_neg_root_mean_squared_error", "estimator"}
     assert all(hasattr(est, "regressor_") for est in result["estimator"])
 
