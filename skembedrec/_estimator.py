@@ -41,9 +41,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Column of X holding the item ids when X is a DataFrame. For arrays, column 1.
     n_factors : int, default=64
         Size of the user and item embeddings.
-    hidden_units : tuple of int, default=(32,)
-        Sizes of the relu layers of the MLP tower over the concatenated embeddings. An empty
-        tuple removes the tower.
+    hidden_units : tuple of int, default=()
+        Sizes of the relu layers of the MLP tower over the concatenated embeddings (the seed
+        notebook's network is ``(32,)``). An empty tuple removes the tower: on MovieLens the
+        tower overfits within a few epochs and adds nothing to the dot product.
     dropout : float, default=0.5
         Dropout after each hidden layer.
     embedding_dropout : float, default=0.1
@@ -52,14 +53,22 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Add a learned bias per user and per item.
     dot_product : bool, default=True
         Add the dot product of the user and item embeddings (matrix factorisation).
-    l2 : float, default=1e-4
-        L2 penalty on the embedding rows (and biases) that each batch looks up.
-    learning_rate : float, default=3e-3
+    implicit : bool, default=True
+        With ``dot_product``: add to each user's factors the normalised sum of learned
+        vectors of the items the user rated in training, and to each item's factors the same
+        over its raters (SVD++'s implicit feedback, on both sides). No effect without
+        ``dot_product``. Each step costs in proportion to the number of training ratings;
+        for tens of millions of ratings, ``implicit=False`` is much faster.
+    l2 : float, default=0.1
+        L2 penalty on the embedding and implicit vectors that each batch uses, per rating
+        (in standardised rating units). The biases are not penalised.
+    learning_rate : float, default=0.01
         Adam learning rate.
-    batch_size : int, default=1024
+    batch_size : int, default=4096
         Ratings per gradient step.
-    epochs : int, default=20
-        Passes over the training ratings.
+    epochs : int, default=4
+        Passes over the training ratings. The defaults were tuned on a validation slice of
+        the MovieLens 100K training ratings, where more epochs start to overfit.
     handle_unknown : {"fallback", "error"}, default="fallback"
         What ``predict`` does with user or item ids not seen during fit. ``"fallback"``
         predicts from what is known: the item for an unknown user, the user for an unknown
@@ -115,6 +124,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "embedding_dropout": [Interval(Real, 0, 1, closed="left")],
         "use_bias": ["boolean"],
         "dot_product": ["boolean"],
+        "implicit": ["boolean"],
         "l2": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -130,15 +140,16 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         user_col: str | int = "user_id",
         item_col: str | int = "item_id",
         n_factors: int = 64,
-        hidden_units: tuple[int, ...] = (32,),
+        hidden_units: tuple[int, ...] = (),
         dropout: float = 0.5,
         embedding_dropout: float = 0.1,
         use_bias: bool = True,
         dot_product: bool = True,
-        l2: float = 1e-4,
-        learning_rate: float = 3e-3,
-        batch_size: int = 1024,
-        epochs: int = 20,
+        implicit: bool = True,
+        l2: float = 0.1,
+        learning_rate: float = 0.01,
+        batch_size: int = 4096,
+        epochs: int = 4,
         handle_unknown: str = "fallback",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -151,6 +162,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.embedding_dropout = embedding_dropout
         self.use_bias = use_bias
         self.dot_product = dot_product
+        self.implicit = implicit
         self.l2 = l2
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -181,11 +193,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             users, items = self._check_pairs(X, reset=True)
             ratings = check_ratings(y, len(users))
             if sample_weight is not None:
-                sample_weight = _check_sample_weight(sample_weight, ratings)
+                sample_weight = _check_sample_weight(
+                    sample_weight, ratings, ensure_non_negative=True
+                )
             self._check_network_params()
             encoder = IdEncoder().fit(users, items)
             codes = np.column_stack(encoder.transform(users, items))
-            regressor = self._make_regressor(encoder.n_users, encoder.n_items)
+            regressor = self._make_regressor(encoder.n_users, encoder.n_items, rated_pairs=codes)
             regressor.fit(codes, ratings, sample_weight=sample_weight)
             fill_unknown_rows(keras_model(regressor.regressor_))
 
@@ -505,6 +519,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         return pairs
 
     def _check_network_params(self) -> None:
+        # sklearn's Interval(Integral) lets True through, and Keras rejects it obscurely.
+        for name in ("n_factors", "epochs", "batch_size"):
+            if isinstance(getattr(self, name), bool | np.bool_):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of EmbeddingRatingRegressor must be an int, not "
+                    f"a bool. Got {getattr(self, name)!r} instead."
+                )
         units = self.hidden_units
         if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
             raise InvalidParameterError(
@@ -512,7 +533,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 f"positive ints. Got {units!r} instead."
             )
 
-    def _network_params(self, n_users: int, n_items: int) -> dict[str, Any]:
+    def _network_params(
+        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None
+    ) -> dict[str, Any]:
         for kind, n in (("users", n_users), ("items", n_items)):
             if (n + 1) * self.n_factors > _MAX_TABLE_VALUES:
                 raise ValueError(
@@ -523,24 +546,29 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         return {
             "n_users": n_users,
             "n_items": n_items,
-            "n_factors": self.n_factors,
-            "hidden_units": tuple(self.hidden_units),
+            "n_factors": int(self.n_factors),  # Keras refuses numpy ints (np.arange grids)
+            "hidden_units": tuple(int(u) for u in self.hidden_units),
             "dropout": self.dropout,
             "embedding_dropout": self.embedding_dropout,
             "use_bias": self.use_bias,
             "dot_product": self.dot_product,
             "l2": self.l2,
             "learning_rate": self.learning_rate,
+            "implicit": self.implicit,
+            # The training (user code, item code) pairs, for the implicit-feedback layers.
+            "rated_pairs": rated_pairs if self.implicit and self.dot_product else None,
         }
 
-    def _make_regressor(self, n_users: int, n_items: int) -> TransformedTargetRegressor:
+    def _make_regressor(
+        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None
+    ) -> TransformedTargetRegressor:
         seed = self.random_state
         if seed is not None:
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         keras_regressor = make_keras_regressor(
-            network_params=self._network_params(n_users, n_items),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
+            network_params=self._network_params(n_users, n_items, rated_pairs),
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
             random_state=seed,
             verbose=self.verbose,
         )
@@ -557,9 +585,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         unknown_users = user_codes == UNKNOWN
         unknown_items = item_codes == UNKNOWN
         if self.handle_unknown == "error" and (unknown_users.any() or unknown_items.any()):
+            checks = ((users, unknown_users, "user"), (items, unknown_items, "item"))
             problems = [
                 describe_unknown(ids, ~unknown, kind)
-                for ids, unknown, kind in ((users, unknown_users, "user"), (items, unknown_items, "item"))
+                for ids, unknown, kind in checks
                 if unknown.any()
             ]
             raise ValueError(

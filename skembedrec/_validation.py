@@ -27,6 +27,12 @@ def _select_columns(X: pd.DataFrame, user_col: Any, item_col: Any) -> tuple[np.n
         )
     if user_col == item_col:
         raise ValueError(f"user_col and item_col must differ; both are {user_col!r}.")
+    repeated = [col for col in (user_col, item_col) if (X.columns == col).sum() > 1]
+    if repeated:
+        raise ValueError(
+            f"X has several columns named {repeated}; the user and item columns must be "
+            "unique."
+        )
     return X[user_col].to_numpy(), X[item_col].to_numpy()
 
 
@@ -63,6 +69,8 @@ def check_pairs(X: Any, *, user_col: Any, item_col: Any) -> tuple[np.ndarray, np
     2-column array-like, column 0 the user and column 1 the item. DataFrame columns are read
     directly, without a copy of the frame: single-row predictions stay cheap.
     """
+    if X is None:
+        raise ValueError("X (the user and item ids) is required; got None.")
     if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "shape"):
         # Rows given as Python sequences: let pandas infer each column's type, so that
         # [["ann", 1]] keeps 1 an int (numpy would make every value a string).
