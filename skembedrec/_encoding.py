@@ -2,9 +2,14 @@
 
 The vocabulary is learned by :class:`sklearn.preprocessing.OrdinalEncoder`, which also
 rejects columns that mix strings and numbers. Lookups go through a :class:`pandas.Index`
-built from the encoder's ``categories_``: the same mapping, but a vectorised hash lookup that
-is about 50x faster than ``OrdinalEncoder.transform`` on large batches and has no per-call
-validation overhead for single-row serving.
+built from the vocabulary: a vectorised hash lookup that is about 50x faster than
+``OrdinalEncoder.transform`` on large batches and has no per-call validation overhead for
+single-row serving.
+
+Codes are append-only: the first fit numbers the ids in sorted order (``categories_``), and
+ids added later (``partial_fit``, ``warm_start``) get the next codes, so the code of an id
+never changes once it has a row in the embedding tables. The OrdinalEncoder still checks
+every addition (one kind of id per column).
 """
 
 from __future__ import annotations
@@ -34,20 +39,47 @@ class IdEncoder:
     """
 
     def fit(self, users: np.ndarray, items: np.ndarray) -> IdEncoder:
-        frame = pd.DataFrame({"user": users, "item": items}, copy=False)
-        self.encoder_ = OrdinalEncoder(dtype=np.float64).fit(frame)
+        """Learn the vocabularies; ``users`` and ``items`` may differ in length."""
+        self.vocabulary_ = [_learn(users).categories_[0], _learn(items).categories_[0]]
         self._indexes = None
         return self
+
+    def extended(self, users: np.ndarray, items: np.ndarray) -> IdEncoder:
+        """A copy of this encoder with the ids not known yet appended (in sorted order).
+
+        Known ids keep their codes. Raises a ``TypeError`` naming the column if the new ids
+        are of another kind (strings vs numbers) than the known ones.
+        """
+        vocabulary = []
+        for kind, known, ids, index in zip(("user", "item"), self.vocabulary_, (users, items),
+                                           self._lookup(), strict=True):
+            new = np.asarray(ids)[index.get_indexer(ids) == UNKNOWN]
+            if len(new):
+                try:
+                    _learn(np.concatenate([known.astype(object), new.astype(object)]))
+                except TypeError as exc:
+                    raise TypeError(
+                        f"The new {kind} ids are of another kind than the {kind} ids seen "
+                        f"before (e.g. {_plain(new[0])!r} after {_plain(known[0])!r}): ids "
+                        "of one column "
+                        "must all be strings or all numbers."
+                    ) from exc
+                known = np.concatenate([known, _learn(new).categories_[0]])
+            vocabulary.append(known)
+        encoder = IdEncoder()
+        encoder.vocabulary_ = vocabulary
+        encoder._indexes = None
+        return encoder
 
     @property
     def user_ids(self) -> np.ndarray:
         """Known user ids, in code order."""
-        return self.encoder_.categories_[0]
+        return self.vocabulary_[0]
 
     @property
     def item_ids(self) -> np.ndarray:
         """Known item ids, in code order."""
-        return self.encoder_.categories_[1]
+        return self.vocabulary_[1]
 
     @property
     def n_users(self) -> int:
@@ -82,6 +114,15 @@ class IdEncoder:
         state = self.__dict__.copy()
         state["_indexes"] = None
         return state
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _learn(ids: np.ndarray) -> OrdinalEncoder:
+    """An OrdinalEncoder fitted on one id column (it refuses mixed strings and numbers)."""
+    return OrdinalEncoder(dtype=np.float64).fit(pd.DataFrame({"id": ids}, copy=False))
 
 
 def describe_unknown(ids: np.ndarray, known: np.ndarray, kind: str, limit: int = 10) -> str:

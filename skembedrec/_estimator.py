@@ -13,12 +13,12 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from . import _persistence, _recommend
-from ._encoding import UNKNOWN, IdEncoder, describe_unknown
+from . import _persistence, _recommend, _training
+from ._encoding import UNKNOWN, describe_unknown
 from ._keras import keras_model, make_keras_regressor
-from ._network import fill_unknown_rows, make_serving_function, predict_codes
+from ._network import make_serving_function, predict_codes
 from ._validation import check_pairs, check_ratings
 
 # Embedding tables beyond this many float32 values (8 GiB) are refused before allocation.
@@ -80,7 +80,38 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         runs, TensorFlow op determinism is on for the whole process and the global
         Python/NumPy/TensorFlow seeds are set (and restored afterwards).
     verbose : int, default=0
-        0 is silent; 1 shows a progress bar per epoch; 2 one line per epoch.
+        0 prints nothing; 1 shows Keras' progress bar per epoch; 2 one line per epoch.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues training its network for
+        ``epochs`` more epochs instead of starting anew, as :meth:`partial_fit` does (new
+        ids are added, the target scaling of the first fit is kept). The architecture
+        parameters must not change in between.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the ratings given to ``fit`` (drawn with
+        ``random_state``), stop when the validation MSE has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch (also when
+        ``epochs`` run out first). The held-out ratings are not trained on; their ids are
+        still encoded (an id that appears only there predicts as an unknown id would, plus
+        its side features). Not used by :meth:`partial_fit`.
+    validation_fraction : float, default=0.1
+        Share of the ratings held out for early stopping; only with ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without an improvement of at least ``tol`` before stopping early.
+    tol : float, default=1e-4
+        Smallest decrease of the validation MSE, in squared rating units, that counts as
+        an improvement for early stopping.
+    user_features : DataFrame or None, default=None
+        Side features of users, indexed by user id (e.g. age, gender, occupation). Numeric
+        and bool columns are standardised (a missing value is the mean), other columns
+        one-hot encoded, columns of lists/tuples/sets multi-hot encoded (e.g. genres split
+        into lists with ``.str.split()``). The encoded features are projected to
+        ``n_factors`` and added to the user embedding, with a feature bias under
+        ``use_bias``. Users listed here but absent from the ratings are known to the
+        model (``is_known`` is True): their predictions come from their features. The
+        features are read at the first fit; ``partial_fit`` and warm starts keep them.
+    item_features : DataFrame or None, default=None
+        Side features of items, indexed by item id (e.g. year, genres); as
+        ``user_features``.
 
     Attributes
     ----------
@@ -101,7 +132,17 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     rating_max_ : float
         Largest rating seen during fit; predictions are clipped to it.
     history_ : dict of list of float
-        Per-epoch training loss (``"loss"``, in squared rating units, L2 penalty included).
+        One value per epoch, in squared rating units (stars²), for plotting learning
+        curves: ``"loss"``, the training objective (MSE plus the L2 penalty); ``"mse"``, the
+        training MSE alone (sample-weighted, as measured during the epoch with dropout on);
+        with ``early_stopping``, ``"val_loss"`` and ``"val_mse"``, the MSE on the validation
+        slice. Epochs accumulate over warm-start fits and :meth:`partial_fit` calls (a key
+        missing from some of them holds NaN there).
+    n_iter_ : int
+        Number of epochs trained so far (``len(history_["loss"])``).
+    best_epoch_ : int or None
+        With ``early_stopping``: the epoch (1-based, counted as in ``history_``) whose
+        weights were kept; None when the last training run had no validation slice.
     seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
         The (user code, item code) pairs rated in training; ``recommend`` skips them.
 
@@ -132,6 +173,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "handle_unknown": [StrOptions({"fallback", "error"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "user_features": [pd.DataFrame, None],
+        "item_features": [pd.DataFrame, None],
     }
 
     def __init__(
@@ -153,6 +201,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         handle_unknown: str = "fallback",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
+        warm_start: bool = False,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        tol: float = 1e-4,
+        user_features: pd.DataFrame | None = None,
+        item_features: pd.DataFrame | None = None,
     ):
         self.user_col = user_col
         self.item_col = item_col
@@ -170,6 +225,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.user_features = user_features
+        self.item_features = item_features
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EmbeddingRatingRegressor:
@@ -182,7 +244,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_ratings,)
             The ratings.
         sample_weight : array-like of shape (n_ratings,), default=None
-            Weight of each rating in the loss.
+            Weight of each rating in the loss and in the target scaling. Ratings of weight
+            0 are dropped first and have no influence at all: an id whose only ratings have
+            weight 0 stays unknown. Routed by scikit-learn metadata routing
+            (``set_fit_request(sample_weight=True)``).
 
         Returns
         -------
@@ -190,30 +255,49 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         with _unchanged_on_failure(self):
-            users, items = self._check_pairs(X, reset=True)
-            ratings = check_ratings(y, len(users))
-            if sample_weight is not None:
-                sample_weight = _check_sample_weight(
-                    sample_weight, ratings, ensure_non_negative=True
-                )
-            self._check_network_params()
-            encoder = IdEncoder().fit(users, items)
-            codes = np.column_stack(encoder.transform(users, items))
-            regressor = self._make_regressor(encoder.n_users, encoder.n_items, rated_pairs=codes)
-            regressor.fit(codes, ratings, sample_weight=sample_weight)
-            fill_unknown_rows(keras_model(regressor.regressor_))
+            self._train(X, y, sample_weight, epochs=self.epochs, continue_=self.warm_start,
+                        early_stopping=self.early_stopping)
+        return self
 
-            self.encoder_ = encoder
-            self.regressor_ = regressor
-            self.n_users_ = encoder.n_users
-            self.n_items_ = encoder.n_items
-            self.rating_min_ = float(ratings.min())
-            self.rating_max_ = float(ratings.max())
-            self.history_ = self._history_in_rating_units(regressor)
-            self.seen_ = _recommend.seen_matrix(
-                codes[:, 0], codes[:, 1], encoder.n_users, encoder.n_items
-            )
-            self._serve = None
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> EmbeddingRatingRegressor:
+        """Train one more epoch on the given ratings, adding their new users and items.
+
+        New ids get the next codes and new embedding rows, which start as the reserved
+        unknown-id row (so a new user first predicts as an unknown one); everything learned
+        is kept, Adam's state included, and the ratings are scaled as in the first fit.
+        On an unfitted estimator this is a first fit of one epoch. Early stopping is not
+        used. Each call builds the network anew (~0.1-0.5 s): feed ratings in batches.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_ratings, 2)
+            The (user id, item id) pairs; see ``user_col`` and ``item_col``.
+        y : array-like of shape (n_ratings,)
+            The ratings.
+        sample_weight : array-like of shape (n_ratings,), default=None
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : EmbeddingRatingRegressor
+            The updated estimator.
+
+        Examples
+        --------
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0)
+        >>> est = est.fit(X[X.user_id < 25], y[X.user_id < 25])
+        >>> bool(est.is_known([[27, 0]])[0, 0])
+        False
+        >>> est = est.partial_fit(X[X.user_id >= 25], y[X.user_id >= 25])
+        >>> bool(est.is_known([[27, 0]])[0, 0]), est.n_users_, est.n_iter_
+        (True, 30, 3)
+        """
+        with _unchanged_on_failure(self):
+            self._train(X, y, sample_weight, epochs=1, continue_=True, early_stopping=False)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -533,8 +617,35 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 f"positive ints. Got {units!r} instead."
             )
 
+    def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int, continue_: bool,
+               early_stopping: bool) -> None:
+        """Fit anew, or continue the fitted network (``continue_``); see :mod:`._training`."""
+        continuing = continue_ and hasattr(self, "regressor_")
+        users, items = self._check_pairs(X, reset=not continuing)
+        ratings = check_ratings(y, len(users))
+        users, items, ratings, weights = _training.drop_zero_weight(
+            users, items, ratings, sample_weight
+        )
+        self._check_network_params()
+        run = _training.train_more if continuing else _training.train_new
+        trained = run(self, users, items, ratings, weights, epochs=int(epochs),
+                      early_stopping=early_stopping)
+
+        self.encoder_ = trained.encoder
+        self.regressor_ = trained.regressor
+        self.n_users_ = trained.encoder.n_users
+        self.n_items_ = trained.encoder.n_items
+        self.rating_min_ = trained.rating_min
+        self.rating_max_ = trained.rating_max
+        self.history_ = self._history_in_rating_units(trained.regressor)
+        self.n_iter_ = len(self.history_["loss"])
+        self.best_epoch_ = trained.best_epoch
+        self.seen_ = trained.seen
+        self._serve = None
+
     def _network_params(
-        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None
+        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None,
+        n_user_features: int = 0, n_item_features: int = 0,
     ) -> dict[str, Any]:
         for kind, n in (("users", n_users), ("items", n_items)):
             if (n + 1) * self.n_factors > _MAX_TABLE_VALUES:
@@ -557,16 +668,21 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             "implicit": self.implicit,
             # The training (user code, item code) pairs, for the implicit-feedback layers.
             "rated_pairs": rated_pairs if self.implicit and self.dot_product else None,
+            # Widths of the encoded side features (0: none); see _features.py.
+            "n_user_features": n_user_features,
+            "n_item_features": n_item_features,
         }
 
     def _make_regressor(
-        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None
+        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None,
+        n_user_features: int = 0, n_item_features: int = 0,
     ) -> TransformedTargetRegressor:
         seed = self.random_state
         if seed is not None:
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         keras_regressor = make_keras_regressor(
-            network_params=self._network_params(n_users, n_items, rated_pairs),
+            network_params=self._network_params(n_users, n_items, rated_pairs,
+                                                n_user_features, n_item_features),
             epochs=int(self.epochs),
             batch_size=int(self.batch_size),
             random_state=seed,

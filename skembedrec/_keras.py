@@ -10,16 +10,34 @@ Known scikeras 0.13 behaviours this package relies on or works around:
 * Importing it patches ``keras.Model.__reduce__`` for the whole process, which is what lets
   a fitted Keras model pickle (joblib, ``clone`` of fitted estimators, process pools).
 * With an integer ``random_state`` it seeds Python, NumPy and TensorFlow and turns on TF
-  op determinism for the whole process *while* ``fit`` runs, restoring them afterwards.
+  op determinism for the whole process *while* ``fit`` runs, restoring them afterwards
+  (after a fix below for its first use in a process).
+  :func:`train_epochs` does the same around its own training loop.
+* Training goes through :meth:`KerasRegressor.initialize` (builds the network and the
+  fitted metadata) and :func:`train_epochs` (``keras.Model.fit`` plus the ``history_``
+  bookkeeping), not ``KerasRegressor.fit``: that fit cannot take the callbacks and
+  validation data of early stopping without touching its private state, and it rebuilds
+  the model where warm starts and ``partial_fit`` must keep it.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
+import numpy as np
+from scikeras.utils.random_state import tensorflow_random_state
 from scikeras.wrappers import KerasRegressor
+from tensorflow.python.framework import config as _tf_config
 
 from ._network import build_network
+
+# scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow whether op
+# determinism was already on. TensorFlow reads that variable on the first query only, so in a
+# fresh process the answer is "yes", the context never switches determinism off again, and
+# every later unseeded fit fails ("Random ops require a seed to be set when determinism is
+# enabled"). Asking once here, before any seeded fit, records the user's real setting.
+_tf_config.is_op_determinism_enabled()
 
 
 def make_keras_regressor(
@@ -48,3 +66,42 @@ def make_keras_regressor(
 def keras_model(keras_regressor: KerasRegressor):
     """The fitted ``keras.Model`` inside a fitted ``KerasRegressor``."""
     return keras_regressor.model_
+
+
+def train_epochs(
+    keras_regressor: KerasRegressor,
+    codes: np.ndarray,
+    targets: np.ndarray,
+    sample_weight: np.ndarray | None,
+    *,
+    epochs: int,
+    callbacks: list | None = None,
+    validation_data: tuple | None = None,
+) -> dict[str, list[float]]:
+    """Train the regressor's model for ``epochs`` more epochs; returns this run's history.
+
+    The epochs are numbered on from those already in ``history_`` (so progress bars read
+    "Epoch 21/40" on a warm start), and their logs are appended to ``history_``. The run is
+    seeded by the regressor's integer ``random_state`` as scikeras' own fit is.
+    """
+    if not hasattr(keras_regressor, "history_"):
+        keras_regressor.history_ = defaultdict(list)
+    done = len(keras_regressor.history_.get("loss", []))
+    seed = keras_regressor.random_state
+
+    def run():
+        return keras_regressor.model_.fit(
+            codes, targets, sample_weight=sample_weight, batch_size=keras_regressor.batch_size,
+            epochs=done + epochs, initial_epoch=done, shuffle=keras_regressor.shuffle,
+            verbose=keras_regressor.verbose, callbacks=callbacks or [],
+            validation_data=validation_data,
+        )
+
+    if seed is None:
+        logs = run().history
+    else:
+        with tensorflow_random_state(seed):
+            logs = run().history
+    for key, values in logs.items():
+        keras_regressor.history_[key] += [float(v) for v in values]
+    return logs

@@ -183,8 +183,16 @@ def _core_state(estimator: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]
     for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
         arrays[f"scaler/{name}"] = np.asarray(getattr(scaler, name))
     keras_regressor = regressor.regressor_
+    # Array-valued KerasRegressor parameters (the training pairs of the implicit-feedback
+    # layers) are restored exactly, so the inner regressor's parameters match the original.
+    keras_array_params = []
+    for name, value in keras_regressor.get_params(deep=False).items():
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            arrays[f"keras_params/{name}"] = value
+            keras_array_params.append(name)
     names = getattr(estimator, "feature_names_in_", None)
     return {
+        "keras_array_params": keras_array_params,
         "user_ids": _encode_ids(estimator.encoder_.user_ids, "user", arrays),
         "item_ids": _encode_ids(estimator.encoder_.item_ids, "item", arrays),
         "n_users_": int(estimator.n_users_),
@@ -528,7 +536,10 @@ def _rebuild(cls: type, meta: dict, arrays: dict[str, np.ndarray], model: keras.
     # The regressor is built exactly as fit builds it, then given the fitted parts. Its
     # seed comes from the file: deriving it again would draw from a RandomState parameter.
     regressor = estimator._make_regressor(n_users, n_items)
-    regressor.regressor.set_params(random_state=_decode_value(fitted["keras_seed"], arrays))
+    regressor.regressor.set_params(
+        random_state=_decode_value(fitted["keras_seed"], arrays),
+        **{name: arrays[f"keras_params/{name}"] for name in fitted["keras_array_params"]},
+    )
     regressor.transformer_ = clone(regressor.transformer)
     for name in ("mean_", "var_", "scale_"):
         setattr(regressor.transformer_, name, arrays[f"scaler/{name}"])

@@ -71,7 +71,14 @@ CASES = [
                  r"user ids mix types \['int', 'str'\]", id="fit-mixed-id-types"),
     pytest.param(*_fit(), lambda: dict(X=_put(X0, 1, np.inf, "item_id"), y=Y0), ValueError,
                  r"infinite item ids", id="fit-item-inf"),
+    pytest.param(*_fit(), lambda: dict(X=X0, y=Y0, sample_weight=-np.ones(N)), ValueError,
+                 r"Negative values in data passed to `sample_weight`",
+                 id="fit-negative-sample-weight"),
     # -- shape of X ---------------------------------------------------------------------
+    pytest.param(*_fit(), lambda: dict(X=None, y=Y0), ValueError,
+                 r"X \(the user and item ids\) is required; got None", id="fit-X-none"),
+    pytest.param(*_fit(), lambda: dict(X=pd.concat([X0, X0[["item_id"]]], axis=1), y=Y0),
+                 ValueError, r"several columns named \['item_id'\]", id="fit-duplicate-column"),
     pytest.param(*_fit(), lambda: dict(X=X0[["user_id"]].to_numpy(), y=Y0), ValueError,
                  r"exactly 2 columns \(user id, item id\); got 1", id="fit-1-column"),
     pytest.param(*_fit(), lambda: dict(X=np.column_stack([X0, X0["user_id"]]), y=Y0),
@@ -95,6 +102,8 @@ CASES = [
     pytest.param(*_fit(n_factors=10**12), lambda: dict(X=X0, y=Y0), ValueError,
                  r"n_factors=1000000000000 with 30 users needs an embedding table of "
                  r"[\d.]+ GiB", id="n_factors-huge"),
+    pytest.param(*_fit(n_factors=True), lambda: dict(X=X0, y=Y0), ValueError,
+                 r"'n_factors' parameter .* must be an int, not a bool", id="n_factors-bool"),
     pytest.param(*_fit(epochs=0), lambda: dict(X=X0, y=Y0), ValueError,
                  r"'epochs' parameter .* Got 0", id="epochs-zero"),
     pytest.param(*_fit(epochs=-3), lambda: dict(X=X0, y=Y0), ValueError,
@@ -167,7 +176,7 @@ CASES = [
 
 def _call(est, method, inputs, tmp_path):
     if method == "fit":
-        return est.fit(inputs["X"], inputs["y"])
+        return est.fit(inputs["X"], inputs["y"], sample_weight=inputs.get("sample_weight"))
     if method == "predict":
         return est.predict(inputs["X"])
     if method == "score":
@@ -263,7 +272,9 @@ def test_a_single_rating_fits_and_predicts_it():
 
 def test_constant_ratings_fit_and_predict_the_constant():
     y = pd.Series(np.full(N, 3.5), name="rating")
-    est = EmbeddingRatingRegressor(**FAST).fit(X0, y)
+    # numpy ints, as a grid built with np.arange gives them, must work as parameters.
+    params = {**FAST, "n_factors": np.int64(8), "epochs": np.int64(2), "batch_size": np.int64(256)}
+    est = EmbeddingRatingRegressor(**params).fit(X0, y)
     assert est.regressor_.transformer_.scale_[0] == 1.0  # zero variance: scaler keeps 1
     assert np.isfinite(est.history_["loss"]).all()
     unseen = pd.DataFrame({"user_id": [10**6], "item_id": [10**6]})
