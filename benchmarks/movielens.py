@@ -30,9 +30,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.model_selection import KFold, train_test_split  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, train_test_split
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -120,7 +120,8 @@ class SurpriseModel:
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         # Surprise's own batch path (``algo.test``) is this same loop over ``predict``.
         predict = self.algo.predict
-        return np.array([predict(u, i).est for u, i in zip(pairs["user_id"], pairs["item_id"])])
+        pairs_ = zip(pairs["user_id"], pairs["item_id"], strict=True)
+        return np.array([predict(u, i).est for u, i in pairs_])
 
 
 class Mean:
@@ -258,6 +259,36 @@ def cv_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def target_checks(split_rows: list[dict], cv_rows: list[dict]) -> str:
+    """The issue's targets for the defaults, each with the figure measured in this run."""
+    by_name = {r["name"]: r for r in split_rows}
+    ours, notebook, svd = (by_name.get(n) for n in ("skembedrec", "notebook", "svd"))
+    cv = [r["rmse"] for r in cv_rows if r["name"] == "skembedrec"]
+    checks = []
+    if ours:
+        checks.append(("RMSE <= 0.890 on the notebook split", f"{ours['rmse']:.4f}",
+                       ours["rmse"] <= 0.890))
+    if cv:
+        checks.append((f"mean RMSE <= 0.900 over the {len(cv)} CV folds",
+                       f"{np.mean(cv):.4f}", np.mean(cv) <= 0.900))
+    if ours and notebook:
+        ratio = notebook["fit_s"] / ours["fit_s"]
+        checks.append(("fit <= 1/20 of the notebook loop's fit",
+                       f"{ours['fit_s']:.2f} s = 1/{ratio:.0f}", ratio >= 20))
+    if ours and svd:
+        ratio = ours["fit_s"] / svd["fit_s"]
+        checks.append(("fit <= 3x Surprise SVD's fit",
+                       f"{ratio:.1f}x ({svd['fit_s']:.2f} s)", ratio <= 3))
+    if ours:
+        checks.append(("batch predict >= 2,000,000 pairs/s",
+                       f"{ours['batch_pairs_per_s']:,.0f}", ours["batch_pairs_per_s"] >= 2e6))
+        checks.append(("single-pair predict <= 1 ms (median)", f"{ours['single_ms']:.3f} ms",
+                       ours["single_ms"] <= 1.0))
+    lines = ["| Target (defaults) | Measured | Met |", "|---|---:|:---:|"]
+    lines += [f"| {what} | {value} | {'yes' if ok else 'NO'} |" for what, value, ok in checks]
+    return "\n".join(lines)
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -324,6 +355,38 @@ def write_section(text: str) -> None:
     RESULTS.write_text(updated)
 
 
+NOTES = """
+### How the defaults get there, and what is honest about these figures
+
+- **Model** (`EmbeddingRatingRegressor()`): biased matrix factorisation whose user factors
+  also get SVD++'s implicit term over the items the user rated, and whose item factors get
+  the same over the item's raters (`ImplicitFeedback`); two such models with 32 factors
+  each are trained side by side in one Keras graph, each on its own loss
+  (`EnsembleMean`), and averaged (`n_estimators=2`). L2 0.1 per rating on the vectors a
+  batch uses (biases unpenalised), Adam 0.01, batch 4096, 4 epochs. No MLP tower: it
+  overfits within a few epochs here. The notebook's network stays reachable with
+  `hidden_units=(32,), use_bias=False, dot_product=False, n_factors=64, ...`.
+- **Tuning** used only a validation slice carved from the notebook split's training
+  ratings (10 %, `random_state=1`); the test ratings were never looked at. On that slice:
+  plain biased MF (dot + biases, tuned L2) plateaus at 0.904; adding the two-sided
+  implicit term reaches 0.890-0.899 depending on the seed; the 2-member ensemble 0.892
+  and removes most of that seed noise. A third member or a fifth epoch gained 0.0002 on
+  the slice for 1.5x / 1.25x the fit time; more factors (48, 64), cosine learning-rate
+  decay, stronger L2 (0.15) and smaller batches (2048) did worse.
+- **Serving**: one Keras model; `predict` calls a concrete `tf.function` of it. The
+  implicit vectors are cached per id at the end of fit (a training step marks the cache
+  stale, so validation during training recomputes them).
+- **Timings** are wall-clock on a 2-core machine shared with other jobs (see the load
+  average above): absolute seconds vary by 2x between runs; the ratios against the
+  notebook loop and Surprise SVD come from the same run.
+- **Scale**: Keras 3's Adam updates its moment estimates for every row of an embedding
+  table at each step (the sparse gradient is densified), and the implicit term costs in
+  proportion to the number of training ratings. Both are negligible at 100K ratings
+  (tables of ~2,600 rows); at 10M ratings use `implicit=False` and expect a per-step cost
+  that grows with the tables.
+"""
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -386,7 +449,12 @@ def main(argv: list[str] | None = None) -> None:
         f"Date: {datetime.date.today().isoformat()}  ",
         f"Machine: {machine()}  ",
         f"Versions: {versions()}  ",
-        f"Total run time: {time.time() - started:.0f} s" + (" (--quick smoke run)" if args.quick else ""),
+        f"Total run time: {time.time() - started:.0f} s"
+        + (" (--quick smoke run)" if args.quick else ""),
+        "",
+        "### Targets",
+        "",
+        target_checks(split_rows, cv_rows),
         "",
         "### Notebook split (sorted by user and time, `train_test_split(test_size=0.1, "
         "random_state=315)`)",
@@ -399,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
         "process that fitted and measured the contender. NDCG@10 / P@10: "
         "`skembedrec.metrics` on the test ratings, relevant = rating >= 4.",
     ]
+    text += ["", NOTES.strip()]
     if cv_rows:
         text += [
             "",

@@ -13,10 +13,9 @@ target in the batch), so the unmodified network never learns on Keras 3.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from sklearn.preprocessing import LabelEncoder, StandardScaler
-
-import keras
 
 
 class NotebookModel:
@@ -57,7 +56,8 @@ class NotebookModel:
         self.user_encoder_ = LabelEncoder().fit(users)
         self.item_encoder_ = LabelEncoder().fit(items)
         self.scaler_ = StandardScaler().fit(ratings.reshape(-1, 1))
-        self.model_ = self._network(len(self.user_encoder_.classes_), len(self.item_encoder_.classes_))
+        self.model_ = self._network(
+            len(self.user_encoder_.classes_), len(self.item_encoder_.classes_))
         self.model_.fit(
             [self.user_encoder_.transform(users), self.item_encoder_.transform(items)],
             self.scaler_.transform(ratings.reshape(-1, 1)),

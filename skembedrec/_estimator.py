@@ -39,8 +39,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Column of X holding the user ids when X is a DataFrame. For arrays, column 0.
     item_col : str or int, default="item_id"
         Column of X holding the item ids when X is a DataFrame. For arrays, column 1.
-    n_factors : int, default=64
-        Size of the user and item embeddings.
+    n_factors : int, default=32
+        Size of the user and item embeddings (of each ensemble member).
     hidden_units : tuple of int, default=()
         Sizes of the relu layers of the MLP tower over the concatenated embeddings (the seed
         notebook's network is ``(32,)``). An empty tuple removes the tower: on MovieLens the
@@ -59,6 +59,11 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         over its raters (SVD++'s implicit feedback, on both sides). No effect without
         ``dot_product``. Each step costs in proportion to the number of training ratings;
         for tens of millions of ratings, ``implicit=False`` is much faster.
+    n_estimators : int, default=2
+        With ``dot_product``: train this many independently initialised sets of
+        embedding (and implicit) tables side by side in one network, each with its own
+        loss, and average their dot products. Averaging removes much of the seed-to-seed
+        noise of a single model; fit time grows about linearly.
     l2 : float, default=0.1
         L2 penalty on the embedding and implicit vectors that each batch uses, per rating
         (in standardised rating units). The biases are not penalised.
@@ -78,7 +83,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Seed for weight initialisation, dropout and shuffling. An int gives identical
         predictions for two fits on the same data on the same machine. While such a fit
         runs, TensorFlow op determinism is on for the whole process and the global
-        Python/NumPy/TensorFlow seeds are set (and restored afterwards).
+        Python/NumPy/TensorFlow seeds are set (and restored afterwards). See Notes for the
+        limits (threads, other machines, GPU).
     verbose : int, default=0
         0 prints nothing; 1 shows Keras' progress bar per epoch; 2 one line per epoch.
     warm_start : bool, default=False
@@ -112,6 +118,16 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     item_features : DataFrame or None, default=None
         Side features of items, indexed by item id (e.g. year, genres); as
         ``user_features``.
+    distribute : {"mirrored"} or None, default=None
+        Train with a ``tf.distribute`` strategy: ``"mirrored"`` splits each batch across
+        all GPUs of the machine (without GPUs, across its logical CPU devices) and sums
+        the gradients; ``batch_size`` stays the global batch. None trains on TensorFlow's
+        default device. A plain string, so the estimator stays cloneable and picklable.
+    jit_compile : bool, default=False
+        Compile the training step with XLA: on CPU about twice as many ratings per second
+        for large tables and batches (ML-10M scale). TensorFlow does not use XLA while op
+        determinism is on, which a seeded fit turns on: it needs ``random_state=None``
+        (a ValueError says so otherwise).
 
     Attributes
     ----------
@@ -146,6 +162,27 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
         The (user code, item code) pairs rated in training; ``recommend`` skips them.
 
+    Notes
+    -----
+    **Reproducibility.** With an int ``random_state``, two fits on the same data give
+    identical predictions, in one process or in two processes on the same machine. Limits:
+    the seeding is process-wide (scikeras' mechanism): while a seeded fit runs, TensorFlow
+    op determinism is on for the whole process and the global Python, NumPy and TensorFlow
+    seeds are reset (all restored afterwards), so code running in other threads meanwhile is
+    affected, and seeded fits running in parallel *threads* are not reproducible; run
+    parallel searches in processes (joblib's default backend). Another machine, CPU
+    instruction set, TensorFlow/oneDNN version or thread count may change the last digits,
+    and on a GPU an op without a deterministic kernel raises an error during a seeded fit.
+    A ``RandomState`` instance gives each fit a new seed drawn from it.
+
+    **Threads.** ``predict`` (and the other read-only methods) may be called from many
+    threads at once on a fitted estimator; do not call them while ``fit`` runs on the same
+    estimator.
+
+    **Saving.** :meth:`save` and :meth:`load` use a format with no pickle, safe for files of
+    unknown origin. joblib and pickle work too, but loading a joblib or pickle file can run
+    arbitrary code: load those only from trusted sources.
+
     Examples
     --------
     >>> from skembedrec import EmbeddingRatingRegressor
@@ -166,6 +203,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "use_bias": ["boolean"],
         "dot_product": ["boolean"],
         "implicit": ["boolean"],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -180,6 +218,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "user_features": [pd.DataFrame, None],
         "item_features": [pd.DataFrame, None],
+        "distribute": [StrOptions({"mirrored"}), None],
+        "jit_compile": ["boolean"],
     }
 
     def __init__(
@@ -187,13 +227,14 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         *,
         user_col: str | int = "user_id",
         item_col: str | int = "item_id",
-        n_factors: int = 64,
+        n_factors: int = 32,
         hidden_units: tuple[int, ...] = (),
         dropout: float = 0.5,
         embedding_dropout: float = 0.1,
         use_bias: bool = True,
         dot_product: bool = True,
         implicit: bool = True,
+        n_estimators: int = 2,
         l2: float = 0.1,
         learning_rate: float = 0.01,
         batch_size: int = 4096,
@@ -208,6 +249,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         tol: float = 1e-4,
         user_features: pd.DataFrame | None = None,
         item_features: pd.DataFrame | None = None,
+        distribute: str | None = None,
+        jit_compile: bool = False,
     ):
         self.user_col = user_col
         self.item_col = item_col
@@ -218,6 +261,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.use_bias = use_bias
         self.dot_product = dot_product
         self.implicit = implicit
+        self.n_estimators = n_estimators
         self.l2 = l2
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -232,6 +276,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.user_features = user_features
         self.item_features = item_features
+        self.distribute = distribute
+        self.jit_compile = jit_compile
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EmbeddingRatingRegressor:
@@ -265,7 +311,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         New ids get the next codes and new embedding rows, which start as the reserved
         unknown-id row (so a new user first predicts as an unknown one); everything learned
-        is kept, Adam's state included, and the ratings are scaled as in the first fit.
+        is kept, and the ratings are scaled as in the first fit. Adam's step count and
+        second moments carry over, its momentum restarts at zero: ids absent from X do not
+        move on their own (shared weights, and implicit feedback when on, still do).
         On an unfitted estimator this is a first fit of one epoch. Early stopping is not
         used. Each call builds the network anew (~0.1-0.5 s): feed ratings in batches.
 
@@ -330,7 +378,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         -------
         known : ndarray of bool, shape (n_pairs, 2)
             Column 0: the user is known; column 1: the item is known. A row with a False
-            is a cold-start prediction.
+            is a cold-start prediction. Ids listed in ``user_features``/``item_features``
+            are known even without ratings; ids added by ``partial_fit`` are known.
         """
         check_is_fitted(self)
         users, items = self._check_pairs(X, reset=False)
@@ -666,6 +715,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             "l2": self.l2,
             "learning_rate": self.learning_rate,
             "implicit": self.implicit,
+            "n_estimators": self.n_estimators,
             # The training (user code, item code) pairs, for the implicit-feedback layers.
             "rated_pairs": rated_pairs if self.implicit and self.dot_product else None,
             # Widths of the encoded side features (0: none); see _features.py.
@@ -687,6 +737,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             batch_size=int(self.batch_size),
             random_state=seed,
             verbose=self.verbose,
+            distribute=self.distribute,
+            jit_compile=bool(self.jit_compile),
         )
         return TransformedTargetRegressor(regressor=keras_regressor, transformer=StandardScaler())
 

@@ -22,7 +22,10 @@ Known scikeras 0.13 behaviours this package relies on or works around:
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -30,6 +33,7 @@ from scikeras.utils.random_state import tensorflow_random_state
 from scikeras.wrappers import KerasRegressor
 from tensorflow.python.framework import config as _tf_config
 
+from ._distribute import build_in_strategy
 from ._network import build_network
 
 # scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow whether op
@@ -48,11 +52,17 @@ def make_keras_regressor(
     random_state: int | None,
     verbose: int,
     callbacks: list | None = None,
+    distribute: str | None = None,
+    jit_compile: bool = False,
 ) -> KerasRegressor:
-    """A ``KerasRegressor`` that builds the rating network from ``network_params``."""
+    """A ``KerasRegressor`` that builds the rating network from ``network_params``.
+
+    ``distribute`` and ``jit_compile`` say where and how it trains (see :mod:`._distribute`).
+    """
     routed = {f"model__{name}": value for name, value in network_params.items()}
+    routed.update(model__distribute=distribute, model__jit_compile=jit_compile)
     return KerasRegressor(
-        model=build_network,
+        model=_build_network,
         epochs=epochs,
         batch_size=batch_size,
         random_state=random_state,
@@ -61,6 +71,22 @@ def make_keras_regressor(
         callbacks=callbacks,
         **routed,
     )
+
+
+def _build_network(*, distribute: str | None, jit_compile: bool, **network_params):
+    return build_in_strategy(build_network, network_params, distribute=distribute,
+                             jit_compile=jit_compile)
+
+
+# scikeras passes its own extras (meta, compile_kwargs, params) to a build function that takes
+# **kwargs, and routes only the parameters its signature names: show it build_network's.
+_build_network.__signature__ = inspect.signature(build_network).replace(
+    parameters=[
+        *inspect.signature(build_network).parameters.values(),
+        inspect.Parameter("distribute", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("jit_compile", inspect.Parameter.KEYWORD_ONLY, default=False),
+    ]
+)
 
 
 def keras_model(keras_regressor: KerasRegressor):
@@ -97,11 +123,28 @@ def train_epochs(
             validation_data=validation_data,
         )
 
-    if seed is None:
-        logs = run().history
-    else:
-        with tensorflow_random_state(seed):
+    with quiet_tensorflow(keras_regressor.verbose):
+        if seed is None:
             logs = run().history
+        else:
+            with tensorflow_random_state(seed):
+                logs = run().history
     for key, values in logs.items():
         keras_regressor.history_[key] += [float(v) for v in values]
     return logs
+
+
+@contextmanager
+def quiet_tensorflow(verbose: int = 0):
+    """Silence TensorFlow's Python warnings (e.g. "triggered tf.function retracing", logged
+    when ``partial_fit`` trains a new model per call) while the block runs, under
+    ``verbose=0``. The ``tensorflow`` logger's level is restored afterwards.
+    """
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

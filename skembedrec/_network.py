@@ -55,12 +55,18 @@ class ImplicitFeedback(keras.layers.Layer):
     are saved with the model. Rows with no pairs (such as the reserved unknown-id row) get a
     zero vector.
 
-    Each step multiplies the whole pair matrix by the vector table, then gathers the batch's
-    rows. A matrix denser than 1/64 with at most 2**24 cells (MovieLens 100K: 6%, 1.6M
-    cells) is multiplied as a dense matrix, which oneDNN does ~4x faster than TensorFlow's
-    sparse kernel; sparser or larger ones as a sparse matrix. Either way the cost grows with
-    the number of training pairs: small at 100k ratings, the dominant cost per step at 10M
-    (use ``implicit=False`` there).
+    Two ways to compute the same vectors. Training on a small, dense pair matrix (at most
+    2**24 cells and denser than 1/64; MovieLens 100K: 1.6M cells, 6%) multiplies the whole
+    matrix by the vector table each step, which oneDNN does ~4x faster than gathering.
+    Otherwise (prediction, large or sparse data) only the rows of the distinct ids in the
+    batch are gathered and summed: one predicted pair costs the few hundred pairs of its
+    user and item, and a training step at 10M ratings costs the pairs of its ~batch_size
+    users rather than all 10M.
+
+    Serving reads a cached table instead: :meth:`refresh_cache` (called at the end of fit by
+    :func:`fill_unknown_rows`) stores every row's vector, and any training step marks the
+    cache stale again, so an inference call during training (validation) computes the
+    vectors afresh rather than reading old ones.
     """
 
     _MAX_DENSE_CELLS = 2**24
@@ -86,6 +92,21 @@ class ImplicitFeedback(keras.layers.Layer):
         self.pair_weights = self.add_weight(
             shape=(self.n_pairs,), initializer="zeros", trainable=False, name="pair_weights",
         )
+        self.cached_vectors = self.add_weight(
+            shape=(self.n_rows, self.output_dim), initializer="zeros", trainable=False,
+            name="cached_vectors",
+        )
+        self.cache_is_fresh = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="cache_is_fresh",
+        )
+
+    def refresh_cache(self) -> None:
+        """Store the vector of every row for inference (after training)."""
+        rows = np.arange(self.n_rows, dtype=np.int64)
+        self.cached_vectors.assign(self._gathered_rows(
+            tf.constant(rows), tf.convert_to_tensor(self.pair_indices),
+            tf.convert_to_tensor(self.pair_weights), tf.convert_to_tensor(self.embeddings)))
+        self.cache_is_fresh.assign(1.0)
 
     def set_pairs(self, rows: np.ndarray, columns: np.ndarray) -> None:
         """Store the distinct (row code, column code) training pairs."""
@@ -98,25 +119,69 @@ class ImplicitFeedback(keras.layers.Layer):
         return (input_shape[0], self.output_dim)
 
     def call(self, codes, training=None):
-        indices = ops.convert_to_tensor(self.pair_indices)
-        weights = ops.convert_to_tensor(self.pair_weights)
-        embeddings = ops.convert_to_tensor(self.embeddings)
-        shape = (self.n_rows, self.n_columns)
+        codes = tf.cast(codes, tf.int64)
+        indices = tf.convert_to_tensor(self.pair_indices)
+        weights = tf.convert_to_tensor(self.pair_weights)
+        embeddings = tf.convert_to_tensor(self.embeddings)
         cells = self.n_rows * self.n_columns
-        if cells <= min(64 * self.n_pairs, self._MAX_DENSE_CELLS):
-            table = tf.matmul(tf.scatter_nd(indices, weights, shape), embeddings)
+        if not training:
+            vectors = tf.cond(
+                self.cache_is_fresh > 0,
+                lambda: tf.gather(tf.convert_to_tensor(self.cached_vectors), codes),
+                lambda: self._gathered_rows(codes, indices, weights, embeddings),
+            )
         else:
-            table = tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, weights, shape), embeddings)
-        vectors = ops.take(table, ops.cast(codes, "int32"), axis=0)
+            self.cache_is_fresh.assign(0.0)
+            if cells <= min(64 * self.n_pairs, self._MAX_DENSE_CELLS):
+                matrix = tf.scatter_nd(indices, weights, (self.n_rows, self.n_columns))
+                vectors = tf.gather(tf.matmul(matrix, embeddings), codes)
+            else:
+                vectors = self._gathered_rows(codes, indices, weights, embeddings)
         if training and self.l2 > 0:
             self.add_loss(self.l2 * ops.mean(ops.sum(ops.square(vectors), axis=-1)))
         return vectors
+
+    @staticmethod
+    def _gathered_rows(codes, indices, weights, embeddings):
+        # Pairs are sorted by row, so each distinct code's pairs are one contiguous range.
+        distinct, position = tf.unique(codes)
+        rows = indices[:, 0]
+        ranges = tf.ragged.range(tf.searchsorted(rows, distinct, side="left"),
+                                 tf.searchsorted(rows, distinct, side="right"))
+        pairs = ranges.flat_values
+        terms = tf.gather(embeddings, tf.gather(indices[:, 1], pairs))
+        terms *= tf.gather(weights, pairs)[:, None]
+        sums = tf.math.unsorted_segment_sum(terms, ranges.value_rowids(), tf.size(distinct))
+        return tf.gather(sums, position)
 
     def get_config(self) -> dict:
         return {
             **super().get_config(), "n_rows": self.n_rows, "n_columns": self.n_columns,
             "output_dim": self.output_dim, "n_pairs": self.n_pairs, "l2": self.l2,
         }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class EnsembleMean(keras.layers.Layer):
+    """The mean of several members' predictions, each member trained as if it were alone.
+
+    The loss sees only the mean, ``(y - mean f)^2``; adding the members' spread,
+    ``mean_t (f_t - mean f)^2``, makes it ``mean_t (y - f_t)^2`` exactly, the sum of the
+    members' own losses. So the members are an ensemble of independently trained models
+    (averaging away the seed-to-seed noise of each), not one wider model, and they still
+    share one graph, one optimiser and one serving call. The spread term is not weighted by
+    ``sample_weight``.
+    """
+
+    def call(self, predictions, training=None):
+        stacked = ops.stack(predictions, axis=0)
+        mean = ops.mean(stacked, axis=0)
+        if training:
+            self.add_loss(ops.mean(ops.square(stacked - mean)))
+        return mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -151,6 +216,7 @@ def build_network(
     learning_rate: float,
     implicit: bool = False,
     rated_pairs: np.ndarray | None = None,
+    n_estimators: int = 1,
     n_user_features: int = 0,
     n_item_features: int = 0,
 ) -> keras.Model:
@@ -167,6 +233,8 @@ def build_network(
     (user code, item code) pairs. The MLP tower sees the plain embeddings only, so the
     notebook's network (``dot_product=False``) never contains implicit layers.
     The L2 penalty applies to the vectors a batch uses; the biases are not penalised.
+    With ``n_estimators`` > 1 the dot product is an ensemble: that many independently
+    initialised sets of tables, each trained as if alone (:class:`EnsembleMean`), averaged.
 
     With ``n_user_features`` (``n_item_features``) > 0, a non-trainable table of encoded
     side features is looked up by the same code, projected to ``n_factors`` and added to the
@@ -185,8 +253,12 @@ def build_network(
     ids = keras.Input(shape=(2,), dtype="int32", name="ids")
     users = IdColumn(0, name="user_code")(ids)
     items = IdColumn(1, name="item_code")(ids)
-    user_vectors = PenalizedEmbedding(n_users + 1, n_factors, l2=l2, name="user_embedding")(users)
-    item_vectors = PenalizedEmbedding(n_items + 1, n_factors, l2=l2, name="item_embedding")(items)
+    # The first ensemble member's tables (see member_l2 below).
+    table_l2 = l2 / n_estimators if dot_product else l2
+    user_vectors = PenalizedEmbedding(n_users + 1, n_factors, l2=table_l2,
+                                      name="user_embedding")(users)
+    item_vectors = PenalizedEmbedding(n_items + 1, n_factors, l2=table_l2,
+                                      name="item_embedding")(items)
     user_vectors, user_feature_bias = with_side_features(
         users, user_vectors, n_rows=n_users + 1, n_features=n_user_features, kind="user",
         use_bias=use_bias)
@@ -203,20 +275,34 @@ def build_network(
             x = keras.layers.Dropout(dropout, name=f"dropout_{depth}")(x)
         parts.append(keras.layers.Dense(1, name="mlp_output")(x))
     if dot_product:
-        user_factors, item_factors = user_vectors, item_vectors
-        if implicit:
-            pairs = _distinct_pairs(rated_pairs)
-            user_implicit = ImplicitFeedback(n_users + 1, n_items + 1, n_factors, len(pairs),
-                                             l2=l2, name="user_implicit")
-            item_implicit = ImplicitFeedback(n_items + 1, n_users + 1, n_factors, len(pairs),
-                                             l2=l2, name="item_implicit")
-            user_factors = keras.layers.Add(name="user_factors")(
-                [user_vectors, user_implicit(users)])
-            item_factors = keras.layers.Add(name="item_factors")(
-                [item_vectors, item_implicit(items)])
-            user_implicit.set_pairs(pairs[:, 0], pairs[:, 1])
-            item_implicit.set_pairs(pairs[:, 1], pairs[:, 0])
-        parts.append(keras.layers.Dot(axes=1, name="dot")([user_factors, item_factors]))
+        pairs = _distinct_pairs(rated_pairs) if implicit else None
+        # Each member's share of the ensemble loss is 1/n_estimators of its own loss (see
+        # EnsembleMean), so its penalty is scaled alike to keep each member's optimum.
+        member_l2 = l2 / n_estimators
+        dots = []
+        for member in range(n_estimators):
+            suffix = f"_{member}" if member else ""
+            if member:
+                user_vectors = PenalizedEmbedding(
+                    n_users + 1, n_factors, l2=member_l2, name=f"user_embedding{suffix}")(users)
+                item_vectors = PenalizedEmbedding(
+                    n_items + 1, n_factors, l2=member_l2, name=f"item_embedding{suffix}")(items)
+            user_factors, item_factors = user_vectors, item_vectors
+            if implicit:
+                user_implicit = ImplicitFeedback(n_users + 1, n_items + 1, n_factors,
+                                                 len(pairs), l2=member_l2,
+                                                 name=f"user_implicit{suffix}")
+                item_implicit = ImplicitFeedback(n_items + 1, n_users + 1, n_factors,
+                                                 len(pairs), l2=member_l2,
+                                                 name=f"item_implicit{suffix}")
+                user_factors = keras.layers.Add(name=f"user_factors{suffix}")(
+                    [user_vectors, user_implicit(users)])
+                item_factors = keras.layers.Add(name=f"item_factors{suffix}")(
+                    [item_vectors, item_implicit(items)])
+                user_implicit.set_pairs(pairs[:, 0], pairs[:, 1])
+                item_implicit.set_pairs(pairs[:, 1], pairs[:, 0])
+            dots.append(keras.layers.Dot(axes=1, name=f"dot{suffix}")([user_factors, item_factors]))
+        parts.append(dots[0] if len(dots) == 1 else EnsembleMean(name="dot_mean")(dots))
     if use_bias:
         for name, codes, size in (("user_bias", users, n_users), ("item_bias", items, n_items)):
             bias = PenalizedEmbedding(size + 1, 1, embeddings_initializer="zeros", name=name)
@@ -254,15 +340,15 @@ def fill_unknown_rows(model: keras.Model) -> None:
     An unknown id has no implicit feedback (its implicit vector is zero), so the mean of the
     known ids' implicit vectors goes into its embedding row instead.
     """
-    layer_names = {layer.name for layer in model.layers}
+    layers = {layer.name: layer for layer in model.layers}
     for table in id_tables(model):
         weights = table.embeddings.numpy()
         weights[-1] = weights[:-1].mean(axis=0)
-        implicit_name = table.name.replace("_embedding", "_implicit")
-        if table.name.endswith("_embedding") and implicit_name in layer_names:
-            implicit = model.get_layer(implicit_name)
-            known = np.arange(implicit.n_rows - 1, dtype=np.int32)
-            weights[-1] += np.asarray(implicit(known)).mean(axis=0)
+        # "user_embedding_1" pairs with "user_implicit_1" (ensemble member 1), and so on.
+        implicit = layers.get(table.name.replace("_embedding", "_implicit"))
+        if isinstance(implicit, ImplicitFeedback):
+            implicit.refresh_cache()
+            weights[-1] += implicit.cached_vectors.numpy()[:-1].mean(axis=0)
         table.embeddings.assign(weights)
 
 
@@ -274,7 +360,10 @@ def make_serving_function(model: keras.Model) -> tf.types.experimental.ConcreteF
     function skips ``tf.function``'s per-call argument dispatch (~0.3 ms).
     """
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=(None, 2), dtype=tf.int32)])
+    # No Python control flow to convert; AutoGraph would also log a "could not transform"
+    # warning for this closure, which verbose=0 must not print.
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, 2), dtype=tf.int32)],
+                 autograph=False)
     def serve(codes):
         return model(codes, training=False)
 

@@ -4,9 +4,10 @@
 
 ``skembedrec.json``
     Format name and version, the package version, the estimator parameters
-    (``get_params``), the fitted scalars (``rating_min_``, ``history_``, ...), the user and
-    item vocabularies (ids keep their exact type: int, float, str, bytes, bool) and a
-    manifest of the arrays below.
+    (``get_params``; side-feature DataFrames keep their index, column names and dtypes,
+    ``RandomState`` its state), the fitted scalars (``rating_min_``, ``history_``, ...),
+    the user and item vocabularies (ids keep their exact type: int, float, str, bytes,
+    bool) and a manifest of the arrays below.
 ``arrays.npz``
     Named numeric arrays (``np.savez``): numeric id vocabularies with their exact dtype, the
     target scaler, and fitted attributes added by other parts of the package. It is read
@@ -44,10 +45,11 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import IdEncoder
+from ._encoding import IdEncoder, _learn
 
 FORMAT_NAME = "skembedrec.EmbeddingRatingRegressor"
 FORMAT_VERSION = 1
@@ -218,26 +220,128 @@ def _encode_ids(ids: np.ndarray, kind: str, arrays: dict[str, np.ndarray]) -> di
         raise ValueError(f"Cannot save the {kind} ids: unsupported dtype {ids.dtype}.")
     if all(type(v) is str for v in ids):
         return {"str": list(ids)}
-    return {"tagged": [_tag_id(v, kind) for v in ids]}
+    for value in ids:
+        if not isinstance(value, _SCALARS) or value is None:
+            raise ValueError(
+                f"Cannot save the {kind} id {value!r} of type {type(value).__name__}: the safe "
+                "format stores ids of type int, float, str, bytes or bool only. Convert the "
+                "ids (e.g. with .astype(str)) and fit again, or use joblib for trusted storage."
+            )
+    return {"tagged": [_tag_value(v, f"the {kind} ids") for v in ids]}
 
 
-def _tag_id(value: Any, kind: str) -> list:
-    # bool before int: bool is an int subclass.
-    if isinstance(value, bool | np.bool_):
+_SCALARS = (type(None), bool, np.bool_, int, np.integer, float, np.floating, str, bytes)
+_CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def _tag_value(value: Any, what: str) -> list:
+    """A scalar (or list/tuple/set of them) as ``[type tag, JSON value]``; exact type back."""
+    if value is None:
+        return ["none", None]
+    if isinstance(value, bool | np.bool_):  # before int: bool is an int subclass
         return ["bool", bool(value)]
     if isinstance(value, int | np.integer):
         return ["int", int(value)]
     if isinstance(value, float | np.floating):
-        return ["float", float(value)]
+        return ["float", float(value) if np.isfinite(value) else repr(float(value))]
     if isinstance(value, str):
         return ["str", str(value)]
     if isinstance(value, bytes):
         return ["bytes", base64.b64encode(value).decode("ascii")]
+    for tag, kind in _CONTAINERS.items():
+        if type(value) is kind:
+            items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+            return [tag, [_tag_value(v, what) for v in items]]
     raise ValueError(
-        f"Cannot save the {kind} id {value!r} of type {type(value).__name__}: the safe format "
-        "stores ids of type int, float, str, bytes or bool only. Convert the ids (e.g. with "
-        ".astype(str)) and fit again, or use joblib for trusted storage."
+        f"Cannot save {what}: the value {value!r} of type {type(value).__name__} has no safe "
+        "representation (None, bool, int, float, str, bytes, and lists/tuples/sets of them). "
+        "Use joblib for trusted storage."
     )
+
+
+def _untag_value(tagged: list) -> Any:
+    tag, value = tagged
+    if tag == "none":
+        return None
+    if tag == "float":
+        return float(value)
+    if tag in ("bool", "int", "str"):
+        return {"bool": bool, "int": int, "str": str}[tag](value)
+    if tag == "bytes":
+        return base64.b64decode(value.encode("ascii"))
+    return _CONTAINERS[tag](_untag_value(v) for v in value)
+
+
+def _encode_column(values: Any, what: str, arrays: dict[str, np.ndarray], key: str) -> dict:
+    """A Series or Index with its exact dtype: numpy dtypes in ``arrays``, the rest JSON."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        arrays[key] = np.asarray(values.codes if isinstance(values, pd.Index)
+                                 else values.cat.codes)
+        return {"category": _encode_column(dtype.categories, what, arrays, f"{key}/categories"),
+                "codes": key, "ordered": bool(dtype.ordered)}
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        arrays[key] = values.to_numpy()
+        return {"array": key}
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biuf":
+        missing = np.asarray(values.isna())
+        arrays[key] = values.to_numpy(dtype=dtype.numpy_dtype, na_value=0)
+        arrays[f"{key}/mask"] = missing
+        return {"masked": str(dtype), "values": key, "mask": f"{key}/mask"}
+    if isinstance(dtype, pd.StringDtype):
+        objects = np.array(values.astype(object), dtype=object)  # a writable copy
+        objects[np.asarray(values.isna())] = None
+        na = "NA" if dtype.na_value is pd.NA else "nan"
+        return {"objects": [_tag_value(v, what) for v in objects],
+                "string": {"storage": dtype.storage, "na_value": na}}
+    if not (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+        raise ValueError(f"Cannot save {what}: the dtype {dtype} has no safe representation.")
+    return {"objects": [_tag_value(v, what) for v in np.asarray(values, dtype=object)]}
+
+
+def _decode_column(spec: dict, arrays: dict[str, np.ndarray]) -> Any:
+    if "category" in spec:
+        categories = _decode_column(spec["category"], arrays)
+        return pd.Categorical.from_codes(arrays[spec["codes"]], categories=categories,
+                                         ordered=spec["ordered"])
+    if "array" in spec:
+        return arrays[spec["array"]]
+    if "masked" in spec:
+        values = pd.array(arrays[spec["values"]], dtype=spec["masked"])
+        values[arrays[spec["mask"]]] = pd.NA
+        return values
+    values = np.empty(len(spec["objects"]), dtype=object)
+    values[:] = [_untag_value(v) for v in spec["objects"]]
+    if "string" in spec:
+        na_value = pd.NA if spec["string"]["na_value"] == "NA" else np.nan
+        return pd.array(values, dtype=pd.StringDtype(spec["string"]["storage"], na_value))
+    return values
+
+
+def _encode_frame(frame: pd.DataFrame, what: str, arrays: dict[str, np.ndarray],
+                  key: str) -> dict:
+    if not frame.columns.is_unique:
+        raise ValueError(f"Cannot save {what}: its column names repeat.")
+    return {
+        "index": _encode_column(frame.index, f"the index of {what}", arrays, f"{key}/index"),
+        "index_name": _encode_value(frame.index.name, what, arrays, f"{key}/index_name"),
+        "columns": _encode_column(frame.columns, f"the columns of {what}", arrays,
+                                  f"{key}/columns"),
+        "columns_name": _encode_value(frame.columns.name, what, arrays, f"{key}/columns_name"),
+        "data": [_encode_column(frame.iloc[:, i], f"column {c!r} of {what}", arrays,
+                                f"{key}/{i}") for i, c in enumerate(frame.columns)],
+    }
+
+
+def _decode_frame(spec: dict, arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    index = pd.Index(_decode_column(spec["index"], arrays),
+                     name=_decode_value(spec["index_name"], arrays))
+    columns = pd.Index(_decode_column(spec["columns"], arrays),
+                       name=_decode_value(spec["columns_name"], arrays))
+    data = {i: _decode_column(col, arrays) for i, col in enumerate(spec["data"])}
+    frame = pd.DataFrame(data, index=index, copy=False)
+    frame.columns = columns
+    return frame
 
 
 def _encode_value(value: Any, what: str, arrays: dict[str, np.ndarray], key: str) -> Any:
@@ -260,6 +364,8 @@ def _encode_value(value: Any, what: str, arrays: dict[str, np.ndarray], key: str
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"__dict__": {k: _encode_value(v, what, arrays, f"{key}/{k}")
                              for k, v in value.items()}}
+    if isinstance(value, pd.DataFrame):
+        return {"__frame__": _encode_frame(value, f"{what} ({key})", arrays, key)}
     if isinstance(value, np.random.RandomState):
         name, keys, pos, has_gauss, cached = value.get_state()
         arrays[f"{key}/mt19937"] = keys
@@ -268,7 +374,7 @@ def _encode_value(value: Any, what: str, arrays: dict[str, np.ndarray], key: str
     raise ValueError(
         f"Cannot save {what}: the value {value!r} of type {type(value).__name__} (at "
         f"{key!r}) has no safe representation (JSON scalars, lists, tuples, dicts with str "
-        "keys and RandomState only). Use joblib for trusted storage."
+        "keys, DataFrames and RandomState only). Use joblib for trusted storage."
     )
 
 
@@ -472,6 +578,8 @@ def _decode_value(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         return {k: _decode_value(v, arrays) for k, v in value["__dict__"].items()}
     if "__float__" in value:
         return float(value["__float__"])
+    if "__frame__" in value:
+        return _decode_frame(value["__frame__"], arrays)
     if "__random_state__" in value:
         state = value["__random_state__"]
         rng = np.random.RandomState()
@@ -487,27 +595,22 @@ def _decode_ids(spec: dict, arrays: dict[str, np.ndarray]) -> np.ndarray:
     if "str" in spec:
         values = spec["str"]
     else:
-        decoders = {
-            "bool": bool, "int": int, "float": float, "str": str,
-            "bytes": lambda v: base64.b64decode(v.encode("ascii")),
-        }
-        values = [decoders[tag](v) for tag, v in spec["tagged"]]
+        values = [_untag_value(v) for v in spec["tagged"]]
     ids = np.empty(len(values), dtype=object)
     ids[:] = values
     return ids
 
 
 def _rebuild_encoder(user_ids: np.ndarray, item_ids: np.ndarray) -> IdEncoder:
-    # Refit on the stored vocabularies (padded to one length): the same public code path
-    # as fit, so the encoder's categories come back with the same dtypes and order.
-    n = max(len(user_ids), len(item_ids))
-    users = np.concatenate([user_ids, np.repeat(user_ids[-1:], n - len(user_ids))])
-    items = np.concatenate([item_ids, np.repeat(item_ids[-1:], n - len(item_ids))])
-    encoder = IdEncoder().fit(users, items)
-    for kind, stored, learned in (("user", user_ids, encoder.user_ids),
-                                  ("item", item_ids, encoder.item_ids)):
-        if stored.dtype != learned.dtype or not np.array_equal(stored, learned):
-            raise ValueError(f"the stored {kind} ids are not a sorted vocabulary")
+    # Codes are positions in the vocabularies (append-only after partial_fit, so not always
+    # sorted): the encoder gets them back verbatim, after the checks fit would have made.
+    for kind, ids in (("user", user_ids), ("item", item_ids)):
+        if len(ids) == 0 or not pd.Index(ids).is_unique:
+            raise ValueError(f"the stored {kind} ids are empty or repeat an id")
+        _learn(ids)  # refuses a column mixing strings and numbers
+    encoder = IdEncoder()
+    encoder.vocabulary_ = [user_ids, item_ids]
+    encoder._indexes = None
     return encoder
 
 

@@ -127,6 +127,20 @@ CASES = [
                  r"'learning_rate' parameter .* Got 0\.0", id="learning_rate-zero"),
     pytest.param(*_fit(handle_unknown="ignore"), lambda: dict(X=X0, y=Y0), ValueError,
                  r"'handle_unknown' parameter .* Got 'ignore'", id="handle_unknown-bad"),
+    # -- partial_fit --------------------------------------------------------------------
+    pytest.param("partial_fit", {}, lambda: dict(X=X0.head(50), y=_put(Y0.head(50), 9, np.nan)),
+                 ValueError, r"1 NaN or infinite value\(s\) at row\(s\) \[9\]",
+                 id="partial_fit-y-nan"),
+    pytest.param("partial_fit", {},
+                 lambda: dict(X=X0.head(50).assign(user_id=lambda f: "u" + f.user_id.astype(str)),
+                              y=Y0.head(50)),
+                 TypeError, r"new user ids are of another kind than the user ids seen before",
+                 id="partial_fit-other-id-kind"),
+    pytest.param("partial_fit", {}, lambda: dict(X=X0.head(50)[["user_id"]], y=Y0.head(50)),
+                 ValueError, r"missing the column\(s\) \['item_id'\]",
+                 id="partial_fit-missing-column"),
+    pytest.param("partial_fit", {}, lambda: dict(X=X0.head(50), y=Y0.head(40)), ValueError,
+                 r"inconsistent numbers of samples: \[50, 40\]", id="partial_fit-length-mismatch"),
     # -- predict ------------------------------------------------------------------------
     pytest.param("predict", {}, lambda: dict(X=_put(X0.head(5), 1, None, "user_id")),
                  ValueError, r"1 missing user id\(s\) \(None or NaN\) at row\(s\) \[1\]",
@@ -177,6 +191,8 @@ CASES = [
 def _call(est, method, inputs, tmp_path):
     if method == "fit":
         return est.fit(inputs["X"], inputs["y"], sample_weight=inputs.get("sample_weight"))
+    if method == "partial_fit":
+        return est.partial_fit(inputs["X"], inputs["y"])
     if method == "predict":
         return est.predict(inputs["X"])
     if method == "score":
@@ -246,8 +262,8 @@ def test_bad_input_is_refused_and_changes_nothing(est, tmp_path, method, params,
 def test_at_least_thirty_distinct_cases():
     ids = [case.id for case in CASES]
     assert len(set(ids)) == len(ids) >= 30
-    assert {case.values[0] for case in CASES} >= {"fit", "predict", "score", "set_params",
-                                                  "recommend", "load"}
+    assert {case.values[0] for case in CASES} >= {"fit", "partial_fit", "predict", "score",
+                                                  "set_params", "recommend", "load"}
 
 
 def test_unfitted_estimator_refuses_predict():

@@ -1,0 +1,183 @@
+"""Accuracy-related behaviour: the default model learns, the implicit-feedback layer is
+consistent between training and serving, and the seed notebook's network stays reachable.
+
+The full accuracy and speed comparison is ``benchmarks/movielens.py`` (too slow for tests).
+"""
+
+import importlib.util
+import pickle
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO_ROOT
+from sklearn.model_selection import train_test_split
+
+from skembedrec import EmbeddingRatingRegressor
+from skembedrec._network import (
+    EnsembleMean,
+    ImplicitFeedback,
+    build_network,
+    fill_unknown_rows,
+)
+
+NOTEBOOK = dict(
+    n_factors=64, hidden_units=(32,), dropout=0.5, embedding_dropout=0.1, use_bias=False,
+    dot_product=False, l2=0.0, learning_rate=1e-3, batch_size=64, epochs=50,
+)
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def _load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_model_learns_movielens_subsample(ml100k):
+    """The defaults (what the benchmark measures) clearly beat predict-the-mean on 30k real
+    ratings, with the implicit-feedback layers in the network."""
+    sample = ml100k.sample(30_000, random_state=0)
+    train, test = train_test_split(sample, test_size=0.15, random_state=0)
+    est = EmbeddingRatingRegressor(item_col="movie_id", random_state=0)
+    est.fit(train[["user_id", "movie_id"]], train["rating"])
+    rmse = _rmse(est.predict(test[["user_id", "movie_id"]]), test["rating"])
+    baseline = _rmse(train["rating"].mean(), test["rating"])
+    assert rmse < 0.9 * baseline, (rmse, baseline)
+    names = {layer.name for layer in est.model_.layers}
+    assert {"user_implicit", "item_implicit"} <= names
+
+
+def test_notebook_network_is_reachable_by_parameters():
+    """The notebook's call is valid, tunable like any sklearn parameter, and builds exactly
+    the notebook's layers: no implicit feedback, no biases, no dot product."""
+    est = EmbeddingRatingRegressor(**NOTEBOOK)
+    assert {k: est.get_params()[k] for k in NOTEBOOK} == NOTEBOOK
+    model = build_network(**est._network_params(5, 7))
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert not any(isinstance(layer, ImplicitFeedback) for layer in model.layers)
+    assert "Dot" not in kinds
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [
+        32, 1]
+    assert model.output_shape == (None, 1)
+
+
+def _implicit_model(implicit=True):
+    pairs = np.array([[0, 0], [0, 2], [1, 1], [1, 2], [1, 2], [2, 3]], dtype=np.int32)
+    model = build_network(
+        n_users=3, n_items=4, n_factors=4, hidden_units=(), dropout=0.0, embedding_dropout=0.0,
+        use_bias=True, dot_product=True, l2=0.1, learning_rate=1e-2, implicit=implicit,
+        rated_pairs=pairs,
+    )
+    return model, pairs
+
+
+def test_implicit_vectors_are_normalised_sums_of_the_rated_items():
+    model, _ = _implicit_model()
+    layer = model.get_layer("user_implicit")
+    table = layer.embeddings.numpy()
+    got = layer(np.array([0, 1, 2, 3], dtype=np.int32), training=True).numpy()
+    expected = np.stack([
+        (table[0] + table[2]) / np.sqrt(2),
+        (table[1] + table[2]) / np.sqrt(2),  # the duplicate (1, 2) pair counts once
+        table[3],
+        np.zeros(4),  # the reserved unknown-user row has no pairs
+    ])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # The inference path (gathering rows, not the dense product) gives the same vectors.
+    np.testing.assert_allclose(layer(np.array([2, 0, 2]), training=False).numpy(),
+                               expected[[2, 0, 2]], rtol=1e-5, atol=1e-6)
+
+
+def test_serving_cache_is_refreshed_after_fit_and_stale_after_training():
+    model, _ = _implicit_model()
+    layer = model.get_layer("item_implicit")
+    codes = np.array([0, 1, 2, 3], dtype=np.int32)
+    fill_unknown_rows(model)
+    assert float(layer.cache_is_fresh.numpy()) == 1.0
+    np.testing.assert_allclose(layer.cached_vectors.numpy()[codes],
+                               layer(codes, training=True).numpy(), rtol=1e-5, atol=1e-6)
+    assert float(layer.cache_is_fresh.numpy()) == 0.0  # a training call marks it stale
+    layer.embeddings.assign(layer.embeddings.numpy() + 1.0)
+    np.testing.assert_allclose(layer(codes, training=False).numpy(),
+                               layer(codes, training=True).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_user_row_includes_the_mean_implicit_vector():
+    model, _ = _implicit_model()
+    fill_unknown_rows(model)
+    explicit = model.get_layer("user_embedding").embeddings.numpy()
+    implicit = model.get_layer("user_implicit").cached_vectors.numpy()
+    np.testing.assert_allclose(explicit[-1], explicit[:-1].mean(0) + implicit[:-1].mean(0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_fitted_ensemble_serves_from_fresh_caches_and_survives_pickle(ratings):
+    X, y = ratings
+    est = EmbeddingRatingRegressor(n_factors=4, epochs=2, implicit=True, n_estimators=2,
+                                   random_state=0).fit(X, y)
+    implicit = [layer for layer in est.model_.layers if isinstance(layer, ImplicitFeedback)]
+    assert sorted(layer.name for layer in implicit) == [
+        "item_implicit", "item_implicit_1", "user_implicit", "user_implicit_1"]
+    assert all(float(layer.cache_is_fresh.numpy()) == 1.0 for layer in implicit)
+    clone = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(clone.predict(X.head(50)), est.predict(X.head(50)), rtol=1e-6)
+
+
+def test_ensemble_loss_is_the_mean_of_the_members_losses():
+    """EnsembleMean's spread term turns the loss of the mean into the members' mean loss,
+    so each member is trained as if alone."""
+    members = [np.array([[1.0], [2.0]]), np.array([[3.0], [0.0]]), np.array([[2.0], [4.0]])]
+    y = np.array([[2.5], [1.0]])
+    layer = EnsembleMean()
+    mean = layer(members, training=True).numpy()
+    np.testing.assert_allclose(mean, np.mean(members, axis=0))
+    total = np.mean((y - mean) ** 2) + float(layer.losses[0])
+    assert total == pytest.approx(np.mean([np.mean((y - m) ** 2) for m in members]))
+
+
+def test_implicit_false_removes_the_layers(ratings):
+    model, _ = _implicit_model(implicit=False)
+    assert not any(isinstance(layer, ImplicitFeedback) for layer in model.layers)
+
+
+def test_notebook_loop_keeps_an_n_by_1_output_and_learns(ml100k):
+    NotebookModel = _load_benchmark("notebook").NotebookModel
+    sample = ml100k.sample(6000, random_state=1)
+    train, test = sample.iloc[:5000], sample.iloc[5000:]
+    model = NotebookModel(epochs=2, batch_size=256).fit(
+        train["user_id"].to_numpy(), train["movie_id"].to_numpy(),
+        train["rating"].to_numpy(dtype=float))
+    assert model.model_.output_shape == (None, 1)
+    pred = model.predict(test["user_id"].to_numpy(), test["movie_id"].to_numpy())
+    assert pred.shape == (len(test),)
+    assert _rmse(pred, test["rating"]) < _rmse(train["rating"].mean(), test["rating"]) + 0.02
+
+
+def test_benchmark_rewrites_only_its_own_results_section(tmp_path, monkeypatch):
+    bench = _load_benchmark("movielens")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Other\n\nkeep me\n")
+    monkeypatch.setattr(bench, "RESULTS", results)
+    bench.write_section("## MovieLens 100K\n\nfirst")
+    bench.write_section("## MovieLens 100K\n\nsecond")
+    text = results.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text
+    assert text.count(bench.SECTION_START) == 1
+
+
+def test_benchmark_splits_match_the_protocols(ml100k):
+    bench = _load_benchmark("movielens")
+    frame = ml100k.rename(columns={"movie_id": "item_id", "timestamp": "t"})
+    train, test = bench.split(frame, "notebook", 0)
+    assert (len(train), len(test)) == (90_000, 10_000)
+    folds = [bench.split(frame, "kfold", k)[1].index for k in range(5)]
+    assert sum(len(f) for f in folds) == len(frame)
+    assert len(pd.Index(np.concatenate(folds)).unique()) == len(frame)
