@@ -61,9 +61,9 @@ class FeatureEncoder:
     >>> enc.feature_names_
     ['age', 'job=a', 'job=b', 'genres=x', 'genres=y']
     >>> enc.table(frame, [2, 3])
-    array([[ 1. ,  0. ,  1. ,  0. ,  1. ],
-           [ 0. ,  0.5,  0.5,  0.5,  1. ],
-           [ 0. ,  0.5,  0.5,  0.5,  1. ]], dtype=float32)
+    array([[1. , 0. , 1. , 0. , 1. ],
+           [0. , 0.5, 0.5, 0.5, 1. ],
+           [0. , 0.5, 0.5, 0.5, 1. ]], dtype=float32)
     """
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
