@@ -534,9 +534,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
     @property
     def user_embeddings_(self) -> pd.DataFrame:
-        """The learned user embeddings: one row per user id seen in fit, ``n_factors`` columns.
+        """The learned user factor vectors that predictions use, one row per known user id.
 
-        Indexed by the original user ids (index name ``"user"``), columns ``0..n_factors-1``;
+        Indexed by the original user ids (index name ``"user"``). With ``dot_product``:
+        the embedding plus the implicit-feedback and side-feature terms, the
+        ``n_estimators`` members side by side scaled by ``1/sqrt(n_estimators)`` (so
+        ``n_factors * n_estimators`` columns, and the dot product of a user row and an item
+        row is the model's interaction term); otherwise the raw embedding rows;
         the reserved row for unknown users is not included.
 
         Examples
@@ -546,7 +550,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
         >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
         >>> est.user_embeddings_.shape
-        (30, 8)
+        (30, 16)
         """
         check_is_fitted(self)
         table = _recommend.embedding_table(self.model_, "user")
@@ -554,9 +558,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
     @property
     def item_embeddings_(self) -> pd.DataFrame:
-        """The learned item embeddings: one row per item id seen in fit, ``n_factors`` columns.
+        """The learned item factor vectors that predictions use, one row per known item id.
 
-        Indexed by the original item ids (index name ``"item"``), columns ``0..n_factors-1``;
+        Indexed by the original item ids (index name ``"item"``). With ``dot_product``:
+        the embedding plus the implicit-feedback and side-feature terms, the
+        ``n_estimators`` members side by side scaled by ``1/sqrt(n_estimators)`` (so
+        ``n_factors * n_estimators`` columns, and the dot product of a user row and an item
+        row is the model's interaction term); otherwise the raw embedding rows;
         the reserved row for unknown items is not included.
 
         Examples
@@ -566,7 +574,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
         >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
         >>> est.item_embeddings_.shape
-        (40, 8)
+        (40, 16)
         """
         check_is_fitted(self)
         table = _recommend.embedding_table(self.model_, "item")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
+import keras
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -254,13 +255,32 @@ def recommend(
 
 
 def embedding_table(model: Any, kind: str) -> np.ndarray:
-    """The learned ``kind`` ('user' or 'item') embedding rows, the reserved row excluded."""
-    weights = model.get_layer(f"{kind}_embedding").get_weights()[0]
-    return weights[:-1]
+    """The ``kind`` ('user' or 'item') factor vectors that predictions use, reserved row excluded.
+
+    With ``dot_product`` these are the inputs of the network's dot products: the embedding
+    row plus, where enabled, the implicit-feedback vector and the side-feature projection.
+    The vectors of the ``n_estimators`` ensemble members are concatenated and scaled by
+    ``1/sqrt(n_estimators)``, so the dot product of a user's and an item's vectors is the
+    ensemble's averaged dot product. Without ``dot_product`` (the MLP tower alone) they are
+    the raw embedding rows the tower reads.
+    """
+    table = model.get_layer(f"{kind}_embedding")
+    n_rows = table.input_dim
+    dots = [layer for layer in model.layers if isinstance(layer, keras.layers.Dot)]
+    if not dots:
+        return table.get_weights()[0][:-1]
+    side = 0 if kind == "user" else 1
+    factors = keras.Model(model.input, [dot.input[side] for dot in dots])
+    codes = np.zeros((n_rows, 2), dtype=np.int32)
+    codes[:, side] = np.arange(n_rows, dtype=np.int32)
+    vectors = factors(codes, training=False)
+    vectors = [vectors] if len(dots) == 1 else vectors
+    stacked = np.concatenate([np.asarray(v) for v in vectors], axis=1) / np.sqrt(len(dots))
+    return stacked[:-1]
 
 
 def embedding_frame(table: np.ndarray, ids: np.ndarray, kind: str) -> pd.DataFrame:
-    """``table`` as a DataFrame indexed by the original ids, columns ``0..n_factors-1``."""
+    """``table`` as a DataFrame indexed by the original ids, columns ``0..width-1``."""
     return pd.DataFrame(table, index=pd.Index(ids, name=kind), columns=range(table.shape[1]))
 
 

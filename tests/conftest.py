@@ -18,8 +18,11 @@ ML100K_DIR = Path(
     os.environ.get("SKEMBEDREC_ML100K", REPO_ROOT.parent / "shared" / "data" / "ml-100k")
 )
 
-# Small settings so that a fit takes well under a second; tests never rely on the defaults.
-FAST = dict(n_factors=8, hidden_units=(8,), epochs=2, batch_size=256, random_state=0)
+# Small settings so that a fit takes about a second; tests never rely on the defaults. The
+# default ensemble with implicit feedback doubles the cost of each fit (graph tracing), so it
+# is exercised by the tests that are about it (test_accuracy, test_persistence, ...).
+FAST = dict(n_factors=8, hidden_units=(8,), epochs=2, batch_size=256, random_state=0,
+            implicit=False, n_estimators=1)
 
 
 @pytest.fixture(scope="session")

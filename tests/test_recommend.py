@@ -283,12 +283,19 @@ def test_embedding_frames(fitted):
     np.testing.assert_array_equal(items.to_numpy(), weights[:-1])  # reserved row left out
 
 
-def test_embeddings_are_the_ones_predict_uses(ratings):
-    """With only the dot product, the prediction is the de-standardised dot of the rows."""
+@pytest.mark.parametrize(
+    "architecture",
+    [dict(implicit=False, n_estimators=1), dict(implicit=True, n_estimators=2)],
+    ids=["plain", "implicit-ensemble"],
+)
+def test_embeddings_are_the_ones_predict_uses(ratings, architecture):
+    """With only the dot product, the prediction is the de-standardised dot of the rows:
+    implicit vectors included and ensemble members concatenated."""
     X, y = ratings
     est = EmbeddingRatingRegressor(
-        n_factors=8, hidden_units=(), use_bias=False, epochs=2, random_state=0
+        n_factors=8, hidden_units=(), use_bias=False, epochs=2, random_state=0, **architecture
     ).fit(X, y)
+    assert est.user_embeddings_.shape == (est.n_users_, 8 * architecture["n_estimators"])
     pairs = X.iloc[:50]
     dots = np.einsum(
         "ij,ij->i",
@@ -337,7 +344,7 @@ def test_ml100k_similar_items(ml100k_fitted):
     assert len(result) == 30
     assert set(result["similar_item"]) <= set(est.encoder_.item_ids)
     assert (result["item"] != result["similar_item"]).all()
-    assert est.item_embeddings_.shape == (1682, 8)
-    assert est.user_embeddings_.shape == (943, 8)
+    assert est.item_embeddings_.shape == (1682, 8 * est.n_estimators)
+    assert est.user_embeddings_.shape == (943, 8 * est.n_estimators)
     everything = est.similar_items(est.encoder_.item_ids, n=10)
     assert len(everything) == 1682 * 10
