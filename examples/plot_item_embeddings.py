@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec.datasets import make_ratings
+from skembedrec.datasets import make_ratings, read_ratings
 
 # Epochs per fit: SKEMBEDREC_EXAMPLE_EPOCHS (default 4, the estimator's own; tests use 1).
 EPOCHS = int(os.environ.get("SKEMBEDREC_EXAMPLE_EPOCHS", "4"))
@@ -29,12 +29,7 @@ def load_ratings(path):
     """Synthetic ratings by default; MovieLens 100K from u.data or the folder holding it."""
     if path is None:
         return make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
-    path = Path(path)
-    frame = pd.read_csv(
-        path / "u.data" if path.is_dir() else path, sep="\t", header=None,
-        names=["user_id", "item_id", "rating", "timestamp"],
-    )
-    return frame[["user_id", "item_id"]], frame["rating"].astype(float)
+    return read_ratings(path)
 
 
 def load_titles(path):

@@ -14,7 +14,6 @@ The main job of the project. With no argument it runs on synthetic ratings made 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -22,7 +21,7 @@ import pandas as pd
 from sklearn.model_selection import cross_validate, train_test_split
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec.datasets import make_ratings
+from skembedrec.datasets import make_ratings, read_ratings
 
 
 def load(path: str | None) -> tuple[pd.DataFrame, pd.Series, str]:
@@ -30,9 +29,8 @@ def load(path: str | None) -> tuple[pd.DataFrame, pd.Series, str]:
     if path is None:
         X, y = make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
         return X, y, "synthetic ratings (make_ratings)"
-    file = Path(path) / "u.data" if Path(path).is_dir() else Path(path)
-    frame = pd.read_csv(file, sep="\t", header=None, names=["user_id", "item_id", "rating", "t"])
-    return frame[["user_id", "item_id"]], frame["rating"], f"MovieLens ratings from {file}"
+    X, y = read_ratings(path)
+    return X, y, f"MovieLens ratings from {path}"
 
 
 def main(argv: list[str] | None = None) -> dict:

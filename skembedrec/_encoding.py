@@ -41,7 +41,7 @@ class IdEncoder:
     def fit(self, users: np.ndarray, items: np.ndarray) -> IdEncoder:
         """Learn the vocabularies; ``users`` and ``items`` may differ in length."""
         self.vocabulary_ = [_learn(users).categories_[0], _learn(items).categories_[0]]
-        self._indexes = None
+        self._indexes: tuple[pd.Index, pd.Index] | None = None
         return self
 
     def extended(self, users: np.ndarray, items: np.ndarray) -> IdEncoder:
@@ -91,9 +91,10 @@ class IdEncoder:
 
     def _lookup(self) -> tuple[pd.Index, pd.Index]:
         # Derived from ``categories_`` on first use; not part of the pickled state.
-        if getattr(self, "_indexes", None) is None:
-            self._indexes = (pd.Index(self.user_ids), pd.Index(self.item_ids))
-        return self._indexes
+        indexes = getattr(self, "_indexes", None)
+        if indexes is None:
+            indexes = self._indexes = (pd.Index(self.user_ids), pd.Index(self.item_ids))
+        return indexes
 
     def codes(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes of the given ids, ``UNKNOWN`` (-1) where an id was not seen at fit."""

@@ -67,10 +67,11 @@ class FeatureEncoder:
     """
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
-        self.columns_ = []
+        self.columns_: list[tuple[Any, tuple[Any, ...]]] = []
         self.feature_names_ = []
         for column in frame.columns:
             values = frame[column]
+            spec: tuple[Any, ...]
             if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
                 numbers = values.astype(np.float64)
                 mean = float(numbers.mean()) if numbers.notna().any() else 0.0

@@ -80,7 +80,7 @@ def _build_network(*, distribute: str | None, jit_compile: bool, **network_param
 
 # scikeras passes its own extras (meta, compile_kwargs, params) to a build function that takes
 # **kwargs, and routes only the parameters its signature names: show it build_network's.
-_build_network.__signature__ = inspect.signature(build_network).replace(
+_build_network.__signature__ = inspect.signature(build_network).replace(  # type: ignore[attr-defined]
     parameters=[
         *inspect.signature(build_network).parameters.values(),
         inspect.Parameter("distribute", inspect.Parameter.KEYWORD_ONLY, default=None),

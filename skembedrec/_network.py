@@ -275,7 +275,7 @@ def build_network(
             x = keras.layers.Dropout(dropout, name=f"dropout_{depth}")(x)
         parts.append(keras.layers.Dense(1, name="mlp_output")(x))
     if dot_product:
-        pairs = _distinct_pairs(rated_pairs) if implicit else None
+        pairs = _distinct_pairs(rated_pairs if implicit else None)
         # Each member's share of the ensemble loss is 1/n_estimators of its own loss (see
         # EnsembleMean), so its penalty is scaled alike to keep each member's optimum.
         member_l2 = l2 / n_estimators

@@ -120,7 +120,7 @@ def save_estimator(estimator: Any, path: str | os.PathLike) -> None:
         model_path = os.path.join(tmp, _MODEL)
         estimator.model_.save(model_path)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
         directory = os.path.dirname(os.path.abspath(path))
         fd, partial = tempfile.mkstemp(prefix=".skembedrec-", suffix=".partial", dir=directory)
         try:
@@ -368,7 +368,7 @@ def _encode_value(value: Any, what: str, arrays: dict[str, np.ndarray], key: str
         return {"__frame__": _encode_frame(value, f"{what} ({key})", arrays, key)}
     if isinstance(value, np.random.RandomState):
         name, keys, pos, has_gauss, cached = value.get_state()
-        arrays[f"{key}/mt19937"] = keys
+        arrays[f"{key}/mt19937"] = keys  # type: ignore[assignment]
         return {"__random_state__": {"array": f"{key}/mt19937", "name": name, "pos": int(pos),
                                      "has_gauss": int(has_gauss), "cached": float(cached)}}
     raise ValueError(
@@ -619,7 +619,7 @@ def _rebuild(cls: type, meta: dict, arrays: dict[str, np.ndarray], model: keras.
     if not isinstance(params, dict):
         raise ValueError("the parameters are not a mapping")
     random_state = params.pop("random_state", None)
-    unknown = sorted(set(params) - set(cls._get_param_names()))
+    unknown = sorted(set(params) - set(cls._get_param_names()))  # type: ignore[attr-defined]
     if unknown:
         raise ValueError(
             f"the file sets parameter(s) {unknown} that this {cls.__name__} does not have"
@@ -713,6 +713,8 @@ def _load_extra(spec: dict, name: str, arrays: dict[str, np.ndarray]) -> Any:
         makers = {("csr", "matrix"): sp.csr_matrix, ("csr", "array"): sp.csr_array,
                   ("csc", "matrix"): sp.csc_matrix, ("csc", "array"): sp.csc_array}
         make = makers[spec["sparse"], kind]
-        parts = tuple(arrays[f"extra/{name}/{p}"] for p in ("data", "indices", "indptr"))
+        parts = tuple(  # type: ignore[assignment]
+            arrays[f"extra/{name}/{p}"] for p in ("data", "indices", "indptr")
+        )
         return make(parts, shape=shape)
     raise ValueError(f"unknown saved form for the attribute {name!r}")

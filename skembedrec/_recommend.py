@@ -183,7 +183,8 @@ def top_n_items(
     unique_codes, inverse = np.unique(user_codes, return_inverse=True)
     block_users = max(1, block_values // n_items)
     all_items = np.arange(n_items, dtype=np.int32)
-    tops, valid = [], []
+    tops: list[np.ndarray] = []
+    valid: list[np.ndarray] = []
     for start in range(0, len(unique_codes), block_users):
         block = unique_codes[start : start + block_users]
         codes = np.empty((len(block) * n_items, 2), dtype=np.int32)
@@ -195,9 +196,9 @@ def top_n_items(
         top = top_n_columns(scores, n)
         tops.append(top)
         valid.append(np.isfinite(np.take_along_axis(scores, top, axis=1)))
-    top, valid = np.concatenate(tops)[inverse], np.concatenate(valid)[inverse]
+    top, is_valid = np.concatenate(tops)[inverse], np.concatenate(valid)[inverse]
     positions = np.broadcast_to(np.arange(len(user_codes))[:, None], top.shape)
-    return positions[valid].astype(np.int64), top[valid].astype(np.int32)
+    return positions[is_valid].astype(np.int64), top[is_valid].astype(np.int32)
 
 
 def _ranks(positions: np.ndarray) -> np.ndarray:

@@ -262,14 +262,16 @@ def _run_epochs(estimator, keras_regressor, codes, scaled, weights, train, valid
                 epochs: int, variance: float) -> int | None:
     """Train ``epochs`` epochs (fewer when stopping early); returns the best epoch or None."""
     before = len(keras_regressor.history_.get("loss", []))
-    callbacks, validation_data, stopper = [], None, None
+    callbacks: list = []
+    validation_data: tuple | None = None
+    stopper = None
     if validation is not None:
         stopper = BestWeights(n_iter_no_change=estimator.n_iter_no_change,
                               tol=estimator.tol / variance, verbose=estimator.verbose)
         callbacks.append(stopper)
         validation_data = (codes[validation], scaled[validation])
         if weights is not None:
-            validation_data += (weights[validation],)
+            validation_data = (*validation_data, weights[validation])
     logs = train_epochs(keras_regressor, codes[train], scaled[train], _take(weights, train),
                         epochs=epochs, callbacks=callbacks, validation_data=validation_data)
     _align_history(keras_regressor.history_, set(logs), before, len(logs.get("loss", [])))

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.datasets import get_data_home
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["load_movielens_100k", "make_ratings"]
+__all__ = ["load_movielens_100k", "make_ratings", "read_ratings"]
 
 _ARCHIVE_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # Digest of the official zip as (hashlib algorithm, hex digest). Its SHA-256 was not available
@@ -263,11 +263,7 @@ def load_movielens_100k(
         _download_and_extract(folder)
     _check_ratings_file(folder / "u.data")
 
-    frame = pd.read_csv(
-        folder / "u.data", sep="\t", header=None,
-        names=["user_id", "item_id", "rating", "timestamp"], dtype="int64",
-    )
-    frame["rating"] = frame["rating"].astype("float64")
+    frame = _read_ratings_frame(folder / "u.data")
     data, target = frame[["user_id", "item_id"]], frame["rating"]
     if not as_frame:
         data, target, frame = data.to_numpy(), target.to_numpy(), None
@@ -306,6 +302,46 @@ F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History a
 ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4, Article 19.
 https://doi.org/10.1145/2827872
 """
+
+
+def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
+    """Read ratings in MovieLens' ``u.data`` format (no download, no checksum).
+
+    ``u.data`` is tab separated: user id, item id, rating, unix timestamp, no header.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``u.data`` file, or the folder that holds it.
+
+    Returns
+    -------
+    X : DataFrame of shape (n_ratings, 2)
+        Columns ``user_id`` and ``item_id``.
+    y : Series of shape (n_ratings,)
+        The ratings (float64), named ``rating``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "u.data").write_text("1\t10\t4\t881250949\n2\t10\t3\t881250950\n")
+    >>> X, y = read_ratings(folder)
+    >>> X.shape, y.tolist()
+    ((2, 2), [4.0, 3.0])
+    """
+    path = Path(path)
+    frame = _read_ratings_frame(path / "u.data" if path.is_dir() else path)
+    return frame[["user_id", "item_id"]], frame["rating"]
+
+
+def _read_ratings_frame(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(
+        path, sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"],
+        dtype="int64",
+    )
+    frame["rating"] = frame["rating"].astype("float64")
+    return frame
 
 
 def _download_and_extract(folder: Path) -> None:
