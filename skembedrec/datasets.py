@@ -305,7 +305,7 @@ https://doi.org/10.1145/2827872
 
 
 def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
-    """Read ratings in MovieLens' ``u.data`` format (no download, no checksum).
+    r"""Read ratings in MovieLens' ``u.data`` format (no download, no checksum).
 
     ``u.data`` is tab separated: user id, item id, rating, unix timestamp, no header.
 
