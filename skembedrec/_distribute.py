@@ -54,7 +54,8 @@ def build_in_strategy(
     distribute: str | None,
     jit_compile: bool,
 ) -> keras.Model:
-    """``build(**network_params)`` under the ``distribute`` strategy's scope, with XLA if asked.
+    """``build(**network_params, jit_compile=...)`` under the ``distribute`` strategy's scope,
+    with XLA if asked.
 
     Raises a ValueError for ``jit_compile=True`` while TensorFlow op determinism is on (an
     int ``random_state`` turns it on during fit): Keras would silently train without XLA.
@@ -67,7 +68,7 @@ def build_in_strategy(
         )
     scope = make_strategy(distribute).scope() if distribute is not None else nullcontext()
     with scope:
-        model = build(**network_params)
+        model = build(**network_params, jit_compile=jit_compile)
     if jit_compile:
         model.jit_compile = True
         if not model.jit_compile:

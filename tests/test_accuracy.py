@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from conftest import REPO_ROOT
 from sklearn.model_selection import train_test_split
 
@@ -69,12 +70,12 @@ def test_notebook_network_is_reachable_by_parameters():
     assert model.output_shape == (None, 1)
 
 
-def _implicit_model(implicit=True):
+def _implicit_model(implicit=True, jit_compile=False):
     pairs = np.array([[0, 0], [0, 2], [1, 1], [1, 2], [1, 2], [2, 3]], dtype=np.int32)
     model = build_network(
         n_users=3, n_items=4, n_factors=4, hidden_units=(), dropout=0.0, embedding_dropout=0.0,
         use_bias=True, dot_product=True, l2=0.1, learning_rate=1e-2, implicit=implicit,
-        rated_pairs=pairs,
+        rated_pairs=pairs, jit_compile=jit_compile,
     )
     return model, pairs
 
@@ -94,6 +95,28 @@ def test_implicit_vectors_are_normalised_sums_of_the_rated_items():
     # The inference path (gathering rows, not the dense product) gives the same vectors.
     np.testing.assert_allclose(layer(np.array([2, 0, 2]), training=False).numpy(),
                                expected[[2, 0, 2]], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["user_implicit", "item_implicit"])
+def test_sparse_and_xla_training_products_agree(name):
+    """Training multiplies the pair matrix by the vector table as a CSR sparse product, or
+    (under jit_compile, which has no CSR kernel) as a dense one: same vectors, same
+    gradients."""
+    sparse_model, _ = _implicit_model()
+    dense_model, _ = _implicit_model(jit_compile=True)
+    dense_model.set_weights(sparse_model.get_weights())
+    codes = np.array([3, 0, 2, 2, 1], dtype=np.int32)
+    results = []
+    for model in (sparse_model, dense_model):
+        layer = model.get_layer(name)
+        with tf.GradientTape() as tape:
+            vectors = layer(codes, training=True)
+            loss = tf.reduce_sum(tf.square(vectors) * tf.range(1.0, 6.0)[:, None])
+        results.append((vectors.numpy(), tape.gradient(loss, layer.embeddings).numpy()))
+    assert not sparse_model.get_layer(name).xla and dense_model.get_layer(name).xla
+    for sparse, dense in zip(*results, strict=True):
+        np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
+    assert np.abs(results[0][1]).sum() > 0
 
 
 def test_serving_cache_is_refreshed_after_fit_and_stale_after_training():

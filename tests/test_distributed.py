@@ -128,6 +128,18 @@ def test_jit_compile_needs_an_unseeded_fit(ratings):
     assert np.isfinite(est.predict(X)).all()
 
 
+def test_jit_compile_trains_the_default_implicit_network(ratings):
+    # The implicit-feedback layers train with a CSR product, which XLA cannot compile;
+    # under jit_compile they use the dense product instead.
+    X, y = ratings
+    est = EmbeddingRatingRegressor(implicit=True, epochs=2, batch_size=512, jit_compile=True)
+    est.fit(X, y)
+    assert est.model_.jit_compile is True
+    implicit = [layer for layer in est.model_.layers if hasattr(layer, "xla")]
+    assert implicit and all(layer.xla for layer in implicit)
+    assert np.sqrt(np.mean((est.predict(X) - y) ** 2)) < np.std(y)
+
+
 def test_worker_thread_env():
     env = worker_thread_env(3)
     assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == "3"
