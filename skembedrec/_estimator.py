@@ -61,9 +61,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         for tens of millions of ratings, ``implicit=False`` is much faster.
     n_estimators : int, default=2
         With ``dot_product``: train this many independently initialised sets of
-        embedding (and implicit) tables side by side in one network, each with its own
-        loss, and average their dot products. Averaging removes much of the seed-to-seed
-        noise of a single model; fit time grows about linearly.
+        embedding (and implicit) factors side by side in the columns of one network's
+        tables, each with its own loss, and average their dot products. Averaging removes
+        much of the seed-to-seed noise of a single model; each member adds ``n_factors``
+        columns to the tables (side features enter the first member only).
     l2 : float, default=0.1
         L2 penalty on the embedding and implicit vectors that each batch uses, per rating
         (in standardised rating units). The biases are not penalised.

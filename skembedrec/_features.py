@@ -172,20 +172,47 @@ class FeatureLookup(keras.layers.Layer):
         return {**super().get_config(), "n_rows": self.n_rows, "n_features": self.n_features}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PadColumns(keras.layers.Layer):
+    """Pad a ``(n, k)`` input with zero columns on the right to ``(n, width)``."""
+
+    def __init__(self, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.width = int(width)
+
+    def call(self, inputs):
+        return ops.pad(inputs, [[0, 0], [0, self.width - inputs.shape[-1]]])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.width)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "width": self.width}
+
+
 def with_side_features(codes, vectors, *, n_rows: int, n_features: int, kind: str,
-                       use_bias: bool):
+                       use_bias: bool, n_columns: int | None = None):
     """Add a learned projection of the side features to the id vectors.
 
+    The projection has ``n_columns`` outputs (all of the vectors' columns by default),
+    added to the first ``n_columns`` columns: with an ensemble of dot products, the first
+    member's. Measured on MovieLens 100K (``benchmarks/side_features.py``, 3 seeds), adding
+    it to every member overfits the warm users (RMSE 0.905 with user features against
+    0.900 without) for the same cold-start gain; on the first member alone it does not.
     Returns the new vectors and a feature bias (``None`` without ``use_bias``). With no
     features, the vectors come back unchanged and the bias is ``None``.
     """
     if not n_features:
         return vectors, None
+    width = vectors.shape[-1]
+    n_columns = width if n_columns is None else n_columns
     features = FeatureLookup(n_rows, n_features, name=f"{kind}_features")(codes)
     projection = keras.layers.Dense(
-        vectors.shape[-1], use_bias=False, name=f"{kind}_feature_factors",
+        n_columns, use_bias=False, name=f"{kind}_feature_factors",
         kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
     )(features)
+    if n_columns < width:
+        projection = PadColumns(width, name=f"{kind}_feature_padding")(projection)
     vectors = keras.layers.Add(name=f"{kind}_vectors")([vectors, projection])
     bias = None
     if use_bias:

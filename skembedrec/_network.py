@@ -174,8 +174,38 @@ class ImplicitFeedback(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class MemberDots(keras.layers.Layer):
+    """Each ensemble member's dot product of its user and item factors.
+
+    Both inputs hold the ``n_members`` members side by side, member ``m`` in columns
+    ``[m * k, (m + 1) * k)``; the output has one column per member.
+    """
+
+    def __init__(self, n_members: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_members = int(n_members)
+
+    def call(self, inputs):
+        users, items = inputs
+        width = users.shape[-1] // self.n_members
+        # A batched matrix product per row (as keras.layers.Dot does), not a reduce_sum: its
+        # result for a row does not depend on the batch around it, so ``recommend``
+        # (all items at once) and ``predict`` (a few pairs) agree to the last bit.
+        users = ops.reshape(users, (-1, self.n_members, 1, width))
+        items = ops.reshape(items, (-1, self.n_members, width, 1))
+        return ops.reshape(ops.matmul(users, items), (-1, self.n_members))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.n_members)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_members": self.n_members}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class EnsembleMean(keras.layers.Layer):
-    """The mean of several members' predictions, each member trained as if it were alone.
+    """The mean of several members' predictions (one column each), each member trained as
+    if it were alone.
 
     The loss sees only the mean, ``(y - mean f)^2``; adding the members' spread,
     ``mean_t (f_t - mean f)^2``, makes it ``mean_t (y - f_t)^2`` exactly, the sum of the
@@ -186,14 +216,13 @@ class EnsembleMean(keras.layers.Layer):
     """
 
     def call(self, predictions, training=None):
-        stacked = ops.stack(predictions, axis=0)
-        mean = ops.mean(stacked, axis=0)
+        mean = ops.mean(predictions, axis=-1, keepdims=True)
         if training:
-            self.add_loss(ops.mean(ops.square(stacked - mean)))
+            self.add_loss(ops.mean(ops.square(predictions - mean)))
         return mean
 
     def compute_output_shape(self, input_shape):
-        return input_shape[0]
+        return (input_shape[0], 1)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -247,7 +276,8 @@ def build_network(
     notebook's network (``dot_product=False``) never contains implicit layers.
     The L2 penalty applies to the vectors a batch uses; the biases are not penalised.
     With ``n_estimators`` > 1 the dot product is an ensemble: that many independently
-    initialised sets of tables, each trained as if alone (:class:`EnsembleMean`), averaged.
+    initialised sets of columns of the tables (:class:`MemberDots`), each trained as if
+    alone (:class:`EnsembleMean`), averaged. The MLP tower reads all the columns.
 
     With ``n_user_features`` (``n_item_features``) > 0, a non-trainable table of encoded
     side features is looked up by the same code, projected to ``n_factors`` and added to the
@@ -267,18 +297,23 @@ def build_network(
     ids = keras.Input(shape=(2,), dtype="int32", name="ids")
     users = IdColumn(0, name="user_code")(ids)
     items = IdColumn(1, name="item_code")(ids)
-    # The first ensemble member's tables (see member_l2 below).
-    table_l2 = l2 / n_estimators if dot_product else l2
-    user_vectors = PenalizedEmbedding(n_users + 1, n_factors, l2=table_l2,
+    # The ensemble members of the dot product are side by side in the same tables: member m
+    # owns columns [m * n_factors, (m + 1) * n_factors) (one lookup, one optimizer update
+    # and one implicit product per table, whatever the number of members). Each member's
+    # share of the ensemble loss is 1/n_estimators of its own loss (see EnsembleMean), so
+    # its penalty is scaled alike to keep each member's optimum.
+    width = n_factors * n_estimators if dot_product else n_factors
+    member_l2 = l2 / n_estimators if dot_product else l2
+    user_vectors = PenalizedEmbedding(n_users + 1, width, l2=member_l2,
                                       name="user_embedding")(users)
-    item_vectors = PenalizedEmbedding(n_items + 1, n_factors, l2=table_l2,
+    item_vectors = PenalizedEmbedding(n_items + 1, width, l2=member_l2,
                                       name="item_embedding")(items)
     user_vectors, user_feature_bias = with_side_features(
         users, user_vectors, n_rows=n_users + 1, n_features=n_user_features, kind="user",
-        use_bias=use_bias)
+        use_bias=use_bias, n_columns=n_factors)
     item_vectors, item_feature_bias = with_side_features(
         items, item_vectors, n_rows=n_items + 1, n_features=n_item_features, kind="item",
-        use_bias=use_bias)
+        use_bias=use_bias, n_columns=n_factors)
 
     parts = []
     if hidden_units:
@@ -290,33 +325,22 @@ def build_network(
         parts.append(keras.layers.Dense(1, name="mlp_output")(x))
     if dot_product:
         pairs = distinct_pairs(rated_pairs if implicit else None)
-        # Each member's share of the ensemble loss is 1/n_estimators of its own loss (see
-        # EnsembleMean), so its penalty is scaled alike to keep each member's optimum.
-        member_l2 = l2 / n_estimators
-        dots = []
-        for member in range(n_estimators):
-            suffix = f"_{member}" if member else ""
-            if member:
-                user_vectors = PenalizedEmbedding(
-                    n_users + 1, n_factors, l2=member_l2, name=f"user_embedding{suffix}")(users)
-                item_vectors = PenalizedEmbedding(
-                    n_items + 1, n_factors, l2=member_l2, name=f"item_embedding{suffix}")(items)
-            user_factors, item_factors = user_vectors, item_vectors
-            if implicit:
-                user_implicit = ImplicitFeedback(n_users + 1, n_items + 1, n_factors,
-                                                 len(pairs), l2=member_l2, xla=jit_compile,
-                                                 name=f"user_implicit{suffix}")
-                item_implicit = ImplicitFeedback(n_items + 1, n_users + 1, n_factors,
-                                                 len(pairs), l2=member_l2, xla=jit_compile,
-                                                 name=f"item_implicit{suffix}")
-                user_factors = keras.layers.Add(name=f"user_factors{suffix}")(
-                    [user_vectors, user_implicit(users)])
-                item_factors = keras.layers.Add(name=f"item_factors{suffix}")(
-                    [item_vectors, item_implicit(items)])
-                user_implicit.set_pairs(pairs[:, 0], pairs[:, 1])
-                item_implicit.set_pairs(pairs[:, 1], pairs[:, 0])
-            dots.append(keras.layers.Dot(axes=1, name=f"dot{suffix}")([user_factors, item_factors]))
-        parts.append(dots[0] if len(dots) == 1 else EnsembleMean(name="dot_mean")(dots))
+        user_factors, item_factors = user_vectors, item_vectors
+        if implicit:
+            user_implicit = ImplicitFeedback(n_users + 1, n_items + 1, width, len(pairs),
+                                             l2=member_l2, xla=jit_compile,
+                                             name="user_implicit")
+            item_implicit = ImplicitFeedback(n_items + 1, n_users + 1, width, len(pairs),
+                                             l2=member_l2, xla=jit_compile,
+                                             name="item_implicit")
+            user_factors = keras.layers.Add(name="user_factors")(
+                [user_vectors, user_implicit(users)])
+            item_factors = keras.layers.Add(name="item_factors")(
+                [item_vectors, item_implicit(items)])
+            user_implicit.set_pairs(pairs[:, 0], pairs[:, 1])
+            item_implicit.set_pairs(pairs[:, 1], pairs[:, 0])
+        dots = MemberDots(n_estimators, name="dot")([user_factors, item_factors])
+        parts.append(dots if n_estimators == 1 else EnsembleMean(name="dot_mean")(dots))
     if use_bias:
         for name, codes, size in (("user_bias", users, n_users), ("item_bias", items, n_items)):
             bias = PenalizedEmbedding(size + 1, 1, embeddings_initializer="zeros", name=name)
@@ -351,7 +375,7 @@ def fill_unknown_rows(model: keras.Model) -> None:
     for table in id_tables(model):
         weights = table.embeddings.numpy()
         weights[-1] = weights[:-1].mean(axis=0)
-        # "user_embedding_1" pairs with "user_implicit_1" (ensemble member 1), and so on.
+        # "user_embedding" pairs with "user_implicit" (the bias tables have no implicit part).
         implicit = layers.get(table.name.replace("_embedding", "_implicit"))
         if isinstance(implicit, ImplicitFeedback):
             implicit.refresh_cache()

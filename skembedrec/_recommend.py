@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._arrays import distinct_pairs
 from ._encoding import UNKNOWN, IdEncoder, describe_unknown
-from ._network import predict_codes
+from ._network import MemberDots, predict_codes
 
 # (user, item) pairs scored per block: 8 MiB of float64 scores plus 8 MiB of int32 codes.
 _BLOCK_VALUES = 1 << 20
@@ -263,17 +263,15 @@ def embedding_table(model: Any, kind: str) -> np.ndarray:
     """
     table = model.get_layer(f"{kind}_embedding")
     n_rows = table.input_dim
-    dots = [layer for layer in model.layers if isinstance(layer, keras.layers.Dot)]
+    dots = [layer for layer in model.layers if isinstance(layer, MemberDots)]
     if not dots:
         return table.get_weights()[0][:-1]
     side = 0 if kind == "user" else 1
-    factors = keras.Model(model.input, [dot.input[side] for dot in dots])
+    factors = keras.Model(model.input, dots[0].input[side])
     codes = np.zeros((n_rows, 2), dtype=np.int32)
     codes[:, side] = np.arange(n_rows, dtype=np.int32)
-    vectors = factors(codes, training=False)
-    vectors = [vectors] if len(dots) == 1 else vectors
-    stacked = np.concatenate([np.asarray(v) for v in vectors], axis=1) / np.sqrt(len(dots))
-    return stacked[:-1]
+    vectors = np.asarray(factors(codes, training=False)) / np.sqrt(dots[0].n_members)
+    return vectors[:-1]
 
 
 def embedding_frame(table: np.ndarray, ids: np.ndarray, kind: str) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def test_notebook_network_is_reachable_by_parameters():
     model = build_network(**est._network_params(5, 7))
     kinds = {type(layer).__name__ for layer in model.layers}
     assert not any(isinstance(layer, ImplicitFeedback) for layer in model.layers)
-    assert "Dot" not in kinds
+    assert "MemberDots" not in kinds
     assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [
         32, 1]
     assert model.output_shape == (None, 1)
@@ -147,8 +147,9 @@ def test_fitted_ensemble_serves_from_fresh_caches_and_survives_pickle(ratings):
     est = EmbeddingRatingRegressor(n_factors=4, epochs=2, implicit=True, n_estimators=2,
                                    random_state=0).fit(X, y)
     implicit = [layer for layer in est.model_.layers if isinstance(layer, ImplicitFeedback)]
-    assert sorted(layer.name for layer in implicit) == [
-        "item_implicit", "item_implicit_1", "user_implicit", "user_implicit_1"]
+    # The two members share each table side by side: 2 x 4 columns.
+    assert sorted((layer.name, layer.output_dim) for layer in implicit) == [
+        ("item_implicit", 8), ("user_implicit", 8)]
     assert all(float(layer.cache_is_fresh.numpy()) == 1.0 for layer in implicit)
     clone = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(clone.predict(X.head(50)), est.predict(X.head(50)), rtol=1e-6)
@@ -160,10 +161,31 @@ def test_ensemble_loss_is_the_mean_of_the_members_losses():
     members = [np.array([[1.0], [2.0]]), np.array([[3.0], [0.0]]), np.array([[2.0], [4.0]])]
     y = np.array([[2.5], [1.0]])
     layer = EnsembleMean()
-    mean = layer(members, training=True).numpy()
+    mean = layer(np.hstack(members), training=True).numpy()
     np.testing.assert_allclose(mean, np.mean(members, axis=0))
     total = np.mean((y - mean) ** 2) + float(layer.losses[0])
     assert total == pytest.approx(np.mean([np.mean((y - m) ** 2) for m in members]))
+
+
+def test_members_are_independent_column_blocks_of_the_tables():
+    """Member m owns columns [m*k, (m+1)*k) of every table: its prediction is the dot
+    product of those columns only, and the penalty is l2 / n_estimators per member."""
+    model = build_network(
+        n_users=3, n_items=4, n_factors=2, hidden_units=(), dropout=0.0, embedding_dropout=0.0,
+        use_bias=False, dot_product=True, l2=0.3, learning_rate=1e-2, n_estimators=3,
+    )
+    users = model.get_layer("user_embedding").embeddings.numpy()
+    items = model.get_layer("item_embedding").embeddings.numpy()
+    assert users.shape == (4, 6) and items.shape == (5, 6)
+    assert model.get_layer("user_embedding").l2 == pytest.approx(0.1)
+    codes = np.array([[0, 3], [2, 1]], dtype=np.int32)
+    members = model.get_layer("dot").output
+    per_member = keras.Model(model.input, members)(codes, training=False).numpy()
+    expected = [[users[u, 2 * m:2 * m + 2] @ items[i, 2 * m:2 * m + 2] for m in range(3)]
+                for u, i in codes]
+    np.testing.assert_allclose(per_member, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model(codes, training=False).numpy()[:, 0],
+                               np.mean(expected, axis=1), rtol=1e-5, atol=1e-7)
 
 
 def test_implicit_false_removes_the_layers(ratings):
