@@ -27,7 +27,11 @@ def _select_columns(X: pd.DataFrame, user_col: Any, item_col: Any) -> tuple[np.n
         )
     if user_col == item_col:
         raise ValueError(f"user_col and item_col must differ; both are {user_col!r}.")
-    repeated = [col for col in (user_col, item_col) if (X.columns == col).sum() > 1]
+    # is_unique is cached by pandas: comparing every column name costs ~0.1 ms per call, a
+    # quarter of a single-pair predict.
+    repeated = [] if X.columns.is_unique else [
+        col for col in (user_col, item_col) if not isinstance(X.columns.get_loc(col), int)
+    ]
     if repeated:
         raise ValueError(
             f"X has several columns named {repeated}; the user and item columns must be "
