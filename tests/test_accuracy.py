@@ -188,6 +188,22 @@ def test_members_are_independent_column_blocks_of_the_tables():
                                np.mean(expected, axis=1), rtol=1e-5, atol=1e-7)
 
 
+def test_predict_is_the_fitted_keras_model_de_standardised(ratings):
+    """predict's fast path (a concrete tf.function of model_) is the Keras model itself:
+    the same outputs as calling model_ and as model_.predict, mapped back to stars."""
+    X, y = ratings
+    est = EmbeddingRatingRegressor(n_factors=4, epochs=2, random_state=0).fit(X, y)
+    pairs = X.head(200)
+    codes = np.column_stack(est.encoder_.transform(pairs["user_id"].to_numpy(),
+                                                   pairs["item_id"].to_numpy()))
+    scaler = est.regressor_.transformer_
+    for scaled in (est.model_(codes.astype("int32"), training=False).numpy(),
+                   est.model_.predict(codes.astype("int32"), verbose=0)):
+        expected = np.clip(scaler.inverse_transform(scaled)[:, 0], est.rating_min_,
+                           est.rating_max_)
+        np.testing.assert_allclose(est.predict(pairs), expected, rtol=1e-5)
+
+
 def test_implicit_false_removes_the_layers(ratings):
     model, _ = _implicit_model(implicit=False)
     assert not any(isinstance(layer, ImplicitFeedback) for layer in model.layers)
