@@ -134,8 +134,9 @@ def _section(command, table, n_train, n_warm, n_cold_ratings, n_cold, seeds) -> 
 Command: `{command}` (data: `../shared/data/ml-100k/`: `u.data`, `users.tsv`, `items.tsv`).
 Measured {now} on {platform.node() or 'this machine'}: {platform.processor() or platform.machine()},
 {os.cpu_count()} CPUs, Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras
-{keras.__version__}, scikit-learn {sklearn.__version__}. The machine was shared with other
-jobs, so the seconds are indicative only.
+{keras.__version__}, scikit-learn {sklearn.__version__}. Load average at the end of the run:
+{" / ".join(f"{v:.2f}" for v in os.getloadavg())} (2 cores; above ~1.5 other jobs were
+running, and the seconds are indicative only).
 
 Protocol: {n_cold} users (10%, `RandomState(0)`) held out entirely as cold-start users
 ({n_cold_ratings} ratings, none trained on); the other users' ratings split 90/10
