@@ -92,31 +92,39 @@ def test_implicit_vectors_are_normalised_sums_of_the_rated_items():
         np.zeros(4),  # the reserved unknown-user row has no pairs
     ])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    # The inference path (gathering rows, not the dense product) gives the same vectors.
+    # The inference path (fresh vectors while the serving cache is stale) agrees.
     np.testing.assert_allclose(layer(np.array([2, 0, 2]), training=False).numpy(),
                                expected[[2, 0, 2]], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["user_implicit", "item_implicit"])
-def test_sparse_and_xla_training_products_agree(name):
-    """Training multiplies the pair matrix by the vector table as a CSR sparse product, or
-    (under jit_compile, which has no CSR kernel) as a dense one: same vectors, same
-    gradients."""
+def test_sparse_dense_and_gathered_training_paths_agree(name, monkeypatch):
+    """Training multiplies the pair matrix by the vector table as a CSR sparse product;
+    under jit_compile (XLA has no CSR kernel) a small matrix is multiplied dense and a large
+    one gathered row by row. All three give the same vectors and gradients."""
     sparse_model, _ = _implicit_model()
-    dense_model, _ = _implicit_model(jit_compile=True)
-    dense_model.set_weights(sparse_model.get_weights())
+    xla_model, _ = _implicit_model(jit_compile=True)
+    xla_model.set_weights(sparse_model.get_weights())
     codes = np.array([3, 0, 2, 2, 1], dtype=np.int32)
-    results = []
-    for model in (sparse_model, dense_model):
+
+    def vectors_and_gradient(model):
         layer = model.get_layer(name)
         with tf.GradientTape() as tape:
             vectors = layer(codes, training=True)
             loss = tf.reduce_sum(tf.square(vectors) * tf.range(1.0, 6.0)[:, None])
-        results.append((vectors.numpy(), tape.gradient(loss, layer.embeddings).numpy()))
-    assert not sparse_model.get_layer(name).xla and dense_model.get_layer(name).xla
-    for sparse, dense in zip(*results, strict=True):
-        np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
-    assert np.abs(results[0][1]).sum() > 0
+        return vectors.numpy(), tape.gradient(loss, layer.embeddings)
+
+    sparse = vectors_and_gradient(sparse_model)
+    dense = vectors_and_gradient(xla_model)
+    monkeypatch.setattr(ImplicitFeedback, "_MAX_DENSE_CELLS", 0)
+    gathered = vectors_and_gradient(xla_model)
+    assert not sparse_model.get_layer(name).xla and xla_model.get_layer(name).xla
+    assert isinstance(gathered[1], tf.IndexedSlices)  # the gathered path really ran
+    for other in (dense, gathered):
+        np.testing.assert_allclose(sparse[0], other[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(tf.convert_to_tensor(sparse[1]).numpy(),
+                                   tf.convert_to_tensor(other[1]).numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(tf.convert_to_tensor(sparse[1]).numpy()).sum() > 0
 
 
 def test_serving_cache_is_refreshed_after_fit_and_stale_after_training():
