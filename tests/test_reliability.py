@@ -184,9 +184,11 @@ def test_predict_from_eight_threads_matches_sequential(est, tmp_path):
 
 # 6000 users and items, 256 factors, one ensemble member: one fitted model holds ~35 MiB of
 # weights and optimizer slots, so keeping each fit's model alive would grow RSS by ~175 MiB
-# over fits 4-8. (Pinned to one member: the default two put 12 MiB tables in one
-# allocation, and after the rest of the suite glibc's heap kept up to ~120 MiB of such
-# freed blocks between fits once, with no model alive: allocator noise, not a leak.)
+# over fits 4-8. (Pinned to one member, i.e. 6 MiB tables as before the members shared
+# tables: with the default two (12 MiB tables) RSS once grew ~120 MiB over fits 3-8 after
+# the rest of the suite, but not alone nor after the files before it. The likely cause is
+# the allocator keeping freed large blocks; the weak references below check directly that
+# no model stays alive.)
 _GUARD_BOUND_MIB = 80
 
 
