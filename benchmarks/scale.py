@@ -53,7 +53,7 @@ def measure(n_ratings: int) -> dict:
     import keras
     import numpy as np
 
-    from skembedrec import EmbeddingRatingRegressor, _training
+    from skembedrec import EmbeddingRatingRegressor
     from skembedrec.datasets import make_ratings
 
     n_test = int(n_ratings * TEST_FRACTION)
@@ -74,15 +74,9 @@ def measure(n_ratings: int) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             epochs.append((time.perf_counter() - self.wall, time.process_time() - self.cpu))
 
-    # Time each epoch without changing the estimator: add a clock to the training loop's
-    # callbacks (a benchmark-only hook; the fit is otherwise the public one).
-    train_epochs = _training.train_epochs
-
-    def clocked(*args, callbacks=None, **kwargs):
-        return train_epochs(*args, callbacks=[*(callbacks or []), EpochClock()], **kwargs)
-
-    _training.train_epochs = clocked
-    est = EmbeddingRatingRegressor(**SETTINGS)
+    # The public callbacks parameter times each epoch (the fit copies the callback; the
+    # copies append to the same list).
+    est = EmbeddingRatingRegressor(**SETTINGS, callbacks=[EpochClock()])
     start = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - start

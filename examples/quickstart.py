@@ -4,16 +4,43 @@ Quickstart: train, cross-validate and save a rating model
 
 The main job of the project. With no argument it runs on synthetic ratings made by
 :func:`skembedrec.datasets.make_ratings` (no download); given the path of a MovieLens
-``u.data`` file it runs on those ratings::
+``u.data`` file (or its folder) it runs on those ratings, and given a MovieLens variant
+(``100k``, ``1m``, ``10m``, ``20m``, ``25m``, ``latest-small``) it loads it with
+:func:`skembedrec.datasets.fetch_movielens`, downloading and verifying it the first time::
 
     python examples/quickstart.py                      # synthetic ratings
-    python examples/quickstart.py path/to/u.data       # MovieLens 100K
+    python examples/quickstart.py path/to/u.data       # MovieLens 100K from a file
+    python examples/quickstart.py 1m                   # MovieLens 1M, downloaded once
     python examples/quickstart.py --epochs 2 --out model.joblib
 """
 
 import argparse
 import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow: no C++ log lines
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr closed.
+
+    TensorFlow 2.21 writes a few lines (oneDNN, CUDA drivers) to stderr from C++ while it
+    loads, before any log level applies; hiding stderr for the import alone removes them.
+    Errors still raise as usual, and everything after the import prints normally.
+    """
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -21,21 +48,26 @@ import pandas as pd
 from sklearn.model_selection import cross_validate, train_test_split
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec.datasets import make_ratings, read_ratings
+from skembedrec.datasets import fetch_movielens, make_ratings, read_ratings
 
 
-def load(path: str | None) -> tuple[pd.DataFrame, pd.Series, str]:
-    """Synthetic ratings by default; MovieLens ratings from u.data or the folder holding it."""
-    if path is None:
+def load(source: str | None) -> tuple[pd.DataFrame, pd.Series, str]:
+    """Synthetic ratings by default; else a u.data path (or its folder) or a variant name."""
+    if source is None:
         X, y = make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
         return X, y, "synthetic ratings (make_ratings)"
-    X, y = read_ratings(path)
-    return X, y, f"MovieLens ratings from {path}"
+    if Path(source).exists():
+        X, y = read_ratings(source)
+        return X, y, f"MovieLens ratings from {source}"
+    X, y = fetch_movielens(source, return_X_y=True)  # a variant: downloaded once, verified
+    return X, y, f"MovieLens {source} (fetch_movielens)"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("data", nargs="?", help="a MovieLens u.data file or its folder")
+    parser.add_argument(
+        "data", nargs="?", help="a MovieLens u.data file or its folder, or a variant: 100k, 1m, "
+        "10m, 20m, 25m, latest-small")
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
     parser.add_argument("--cv", type=int, default=3, help="number of cross-validation folds")
     parser.add_argument("--out", default="quickstart_model.joblib", help="where to save the model")

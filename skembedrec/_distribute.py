@@ -14,19 +14,28 @@ in the process: :func:`worker_thread_env` gives them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
 import keras
 import tensorflow as tf
-from tensorflow.python.framework.config import is_op_determinism_enabled
+
+from ._validation import check_positive_int
 
 DISTRIBUTE_STRATEGIES = frozenset({"mirrored"})
 
 
+@functools.cache
 def make_strategy(distribute: str) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy named ``distribute``.
+    """The ``tf.distribute`` strategy named ``distribute``, one object per process.
+
+    One object, because a second ``MirroredStrategy`` numbers its collective operations from
+    the same start as the first, and TensorFlow's runtime remembers each number's tensor
+    shape for the whole process: a later fit with another batch size then failed with
+    "Collective ops is aborted by: Shape mismatch". The devices of a process do not change
+    once TensorFlow has started, so one strategy serves every fit.
 
     ``"mirrored"``: synchronous data parallelism over every GPU of this machine, or, without
     GPUs, over every logical CPU device (one unless configured with
@@ -48,28 +57,17 @@ def make_strategy(distribute: str) -> tf.distribute.Strategy:
 
 
 def build_in_strategy(
-    build: Callable[..., keras.Model],
-    network_params: dict[str, Any],
+    build: Callable[[Any], keras.Model],
+    config: Any,
     *,
     distribute: str | None,
-    jit_compile: bool,
 ) -> keras.Model:
-    """``build(**network_params, jit_compile=...)`` under the ``distribute`` strategy's scope,
-    with XLA if asked.
-
-    Raises a ValueError for ``jit_compile=True`` while TensorFlow op determinism is on (an
-    int ``random_state`` turns it on during fit): Keras would silently train without XLA.
-    """
-    if jit_compile and is_op_determinism_enabled():
-        raise ValueError(
-            "jit_compile=True cannot be combined with an int random_state: seeded fits turn "
-            "on TensorFlow op determinism, under which Keras does not compile with XLA. Set "
-            "random_state=None, or jit_compile=False for a reproducible fit."
-        )
+    """``build(config)`` under the ``distribute`` strategy's scope, compiled with XLA when
+    ``config.jit_compile`` (a ValueError if a layer cannot be)."""
     scope = make_strategy(distribute).scope() if distribute is not None else nullcontext()
     with scope:
-        model = build(**network_params, jit_compile=jit_compile)
-    if jit_compile:
+        model = build(config)
+    if config.jit_compile:
         model.jit_compile = True
         if not model.jit_compile:
             raise ValueError(
@@ -92,9 +90,7 @@ def worker_thread_env(threads: int = 1) -> dict[str, str]:
     >>> worker_thread_env(2)["TF_NUM_INTRAOP_THREADS"]
     '2'
     """
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be a positive int; got {threads!r}.")
-    value = str(threads)
+    value = str(check_positive_int(threads, "threads"))
     return {
         "TF_NUM_INTRAOP_THREADS": value,
         # One op at a time per process: the network's ops are small and sequential.

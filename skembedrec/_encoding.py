@@ -1,4 +1,4 @@
-"""User and item id encoding, and the policy for ids unseen at fit.
+"""User and item id encoding, and the policy for ids unseen at fit (in one place).
 
 The vocabulary is learned by :class:`sklearn.preprocessing.OrdinalEncoder`, which also
 rejects columns that mix strings and numbers. Lookups go through a :class:`pandas.Index`
@@ -13,6 +13,8 @@ every addition (one kind of id per column).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -34,9 +36,18 @@ class IdEncoder:
     >>> enc = IdEncoder().fit(np.array([10, 20, 10]), np.array(["a", "b", "c"]))
     >>> enc.n_users, enc.n_items
     (2, 3)
-    >>> enc.transform(np.array([20, 99]), np.array(["c", "a"]))
-    (array([1, 2], dtype=int32), array([2, 0], dtype=int32))
+    >>> enc.encode(np.array([20, 99]), np.array(["c", "a"]))
+    array([[1, 2],
+           [2, 0]], dtype=int32)
     """
+
+    @classmethod
+    def from_vocabulary(cls, user_ids: np.ndarray, item_ids: np.ndarray) -> IdEncoder:
+        """An encoder whose codes are the positions in ``user_ids`` and ``item_ids``."""
+        encoder = cls()
+        encoder.vocabulary_ = [np.asarray(user_ids), np.asarray(item_ids)]
+        encoder._indexes = None
+        return encoder
 
     def fit(self, users: np.ndarray, items: np.ndarray) -> IdEncoder:
         """Learn the vocabularies; ``users`` and ``items`` may differ in length."""
@@ -66,10 +77,7 @@ class IdEncoder:
                     ) from exc
                 known = np.concatenate([known, _learn(new).categories_[0]])
             vocabulary.append(known)
-        encoder = IdEncoder()
-        encoder.vocabulary_ = vocabulary
-        encoder._indexes = None
-        return encoder
+        return IdEncoder.from_vocabulary(*vocabulary)
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -104,12 +112,29 @@ class IdEncoder:
             item_index.get_indexer(items).astype(_ID_DTYPE, copy=False),
         )
 
-    def transform(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Codes of the given ids, unknown ids mapped to the reserved code ``n``."""
+    def encode(self, users: np.ndarray, items: np.ndarray, *, handle_unknown: str = "fallback",
+               advice: str = "") -> np.ndarray:
+        """The ``(n, 2)`` int32 codes of (user, item) pairs; the unknown-id rule lives here.
+
+        Under ``handle_unknown="fallback"`` an id not seen at fit gets its table's reserved
+        code (``n_users`` or ``n_items``), the row of an average id. Under ``"error"`` a
+        ValueError names the unknown ids, followed by ``advice``.
+        """
         user_codes, item_codes = self.codes(users, items)
+        _check_known([(users, user_codes, "user"), (items, item_codes, "item")],
+                     handle_unknown, advice)
         user_codes[user_codes == UNKNOWN] = self.n_users
         item_codes[item_codes == UNKNOWN] = self.n_items
-        return user_codes, item_codes
+        return np.column_stack([user_codes, item_codes])
+
+    def encode_one_side(self, ids: np.ndarray, kind: str, *, handle_unknown: str = "fallback",
+                        advice: str = "") -> np.ndarray:
+        """Codes of user (``kind="user"``) or item ids alone, under the same rule."""
+        index = self._lookup()[0 if kind == "user" else 1]
+        codes = index.get_indexer(ids).astype(_ID_DTYPE, copy=False)
+        _check_known([(ids, codes, kind)], handle_unknown, advice)
+        codes[codes == UNKNOWN] = self.n_users if kind == "user" else self.n_items
+        return codes
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -124,6 +149,41 @@ def _plain(value):
 def _learn(ids: np.ndarray) -> OrdinalEncoder:
     """An OrdinalEncoder fitted on one id column (it refuses mixed strings and numbers)."""
     return OrdinalEncoder(dtype=np.float64).fit(pd.DataFrame({"id": ids}, copy=False))
+
+
+def warn_if_columns_swapped(encoder: IdEncoder, users: np.ndarray, items: np.ndarray,
+                            user_col: object, item_col: object, sample: int = 1000) -> None:
+    """Warn when most pairs are unknown but would be known with the two columns swapped.
+
+    Meant for plain arrays, whose column order is the only thing that says which column is
+    which (as scikit-learn warns when feature names do not match). Looks at the first
+    ``sample`` pairs only, so the check costs microseconds whatever the size of X.
+    """
+    users, items = users[:sample], items[:sample]
+    user_codes, item_codes = encoder.codes(users, items)
+    unknown = float(np.mean((user_codes == UNKNOWN) | (item_codes == UNKNOWN)))
+    if unknown <= 0.5:
+        return
+    swapped_users, swapped_items = encoder.codes(items, users)
+    known_if_swapped = float(np.mean((swapped_users != UNKNOWN) & (swapped_items != UNKNOWN)))
+    if known_if_swapped > 0.5:
+        warnings.warn(
+            f"{unknown:.0%} of the (user, item) pairs in X have an id not seen during fit, "
+            f"but {known_if_swapped:.0%} would be known with the two columns swapped. An "
+            f"array is read as column 0 = user ids (user_col={user_col!r}) and column 1 = "
+            f"item ids (item_col={item_col!r}): pass the columns in that order, or a "
+            "DataFrame with named columns.",
+            UserWarning, stacklevel=3,
+        )
+
+
+def _check_known(columns: list, handle_unknown: str, advice: str) -> None:
+    if handle_unknown != "error":
+        return
+    problems = [describe_unknown(ids, codes != UNKNOWN, kind) for ids, codes, kind in columns
+                if (codes == UNKNOWN).any()]
+    if problems:
+        raise ValueError("; ".join(problems) + advice)
 
 
 def describe_unknown(ids: np.ndarray, known: np.ndarray, kind: str, limit: int = 10) -> str:

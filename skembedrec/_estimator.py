@@ -10,19 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from . import _persistence, _recommend, _training
-from ._encoding import UNKNOWN, describe_unknown
-from ._keras import keras_model, make_keras_regressor
-from ._network import make_serving_function, predict_codes
-from ._validation import check_pairs, check_ratings
-
-# Embedding tables beyond this many float32 values (8 GiB) are refused before allocation.
-_MAX_TABLE_VALUES = 2**31
+from ._encoding import UNKNOWN, warn_if_columns_swapped
+from ._keras import keras_model
+from ._network import factor_table, make_serving_function, predict_codes
+from ._validation import check_architecture, check_jit_compile, check_pairs, check_ratings
 
 
 class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
@@ -87,7 +82,11 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Python/NumPy/TensorFlow seeds are set (and restored afterwards). See Notes for the
         limits (threads, other machines, GPU).
     verbose : int, default=0
-        0 prints nothing; 1 shows Keras' progress bar per epoch; 2 one line per epoch.
+        0 prints nothing. 1 prints one line per epoch: its number, seconds, training
+        ratings per second and the logged values in squared rating units (stars², as
+        ``history_``). 2 also shows Keras' progress bar within each epoch; its loss is in
+        standardised rating units (the scaled target the network trains on), so it is the
+        stars² figure divided by the rating variance.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training its network for
         ``epochs`` more epochs instead of starting anew, as :meth:`partial_fit` does (new
@@ -127,8 +126,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     jit_compile : bool, default=False
         Compile the training step with XLA: on CPU about twice as many ratings per second
         for large tables and batches (ML-10M scale). TensorFlow does not use XLA while op
-        determinism is on, which a seeded fit turns on: it needs ``random_state=None``
-        (a ValueError says so otherwise).
+        determinism is on, which a seeded fit turns on: ``fit`` raises a ValueError when
+        ``jit_compile=True`` is combined with a ``random_state``; use ``random_state=None``.
+    callbacks : list of keras.callbacks.Callback or None, default=None
+        Keras callbacks for the training epochs (e.g. logging, custom stopping rules). Each
+        fit uses deep copies of them, so the estimator stays cloneable and picklable and the
+        objects given here are never attached to a model; read what a callback recorded
+        from ``history_`` or have it write somewhere outside itself.
 
     Attributes
     ----------
@@ -221,6 +225,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "item_features": [pd.DataFrame, None],
         "distribute": [StrOptions({"mirrored"}), None],
         "jit_compile": ["boolean"],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -252,6 +257,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         item_features: pd.DataFrame | None = None,
         distribute: str | None = None,
         jit_compile: bool = False,
+        callbacks: list | None = None,
     ):
         self.user_col = user_col
         self.item_col = item_col
@@ -279,6 +285,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.item_features = item_features
         self.distribute = distribute
         self.jit_compile = jit_compile
+        self.callbacks = callbacks
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EmbeddingRatingRegressor:
@@ -361,10 +368,21 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         -------
         ratings : ndarray of shape (n_pairs,)
             Predicted ratings in the original units, within ``[rating_min_, rating_max_]``.
+
+        Warns
+        -----
+        UserWarning
+            When X is a plain array and most of its pairs hold an unknown id but would be
+            known with the two columns swapped (a likely user/item mix-up).
         """
         check_is_fitted(self)
         users, items = self._check_pairs(X, reset=False)
-        codes = self._encode_for_prediction(users, items)
+        if not isinstance(X, pd.DataFrame):
+            warn_if_columns_swapped(self.encoder_, users, items, self.user_col, self.item_col)
+        codes = self.encoder_.encode(
+            users, items, handle_unknown=self.handle_unknown,
+            advice=". Set handle_unknown='fallback' to predict them from what is known.",
+        )
         return self._predict_from_codes(codes)
 
     def is_known(self, X: Any) -> np.ndarray:
@@ -391,7 +409,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     def model_(self):
         """The fitted ``keras.Model``."""
         check_is_fitted(self)
-        return keras_model(self.regressor_.regressor_)
+        return keras_model(self.regressor_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -401,9 +419,36 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         return tags
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        # The Keras model travels as the bytes of a .keras file, loaded back in safe mode,
+        # not as its object graph: skops can then serialise the estimator (a short list of
+        # trusted types, see the Serving guide) and pickle does not rely on the Keras
+        # wrapper's import-time patch of keras.Model.__reduce__.
+        from ._keras import fitted_regressor_state, keras_model
+        from ._keras_file import model_bytes
+
+        state = dict(super().__getstate__())  # a copy: pickling must not change self
         state.pop("_serve", None)
+        if "regressor_" in state:
+            regressor = state["regressor_"]
+            state["regressor_"] = {"state": fitted_regressor_state(regressor),
+                                   "keras": model_bytes(keras_model(regressor))}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        from ._archive import DEFAULT_LIMITS
+        from ._keras import restore_fitted_regressor
+        from ._keras_file import load_model_bytes
+
+        state = dict(state)
+        packed = state.get("regressor_")
+        if isinstance(packed, dict):
+            encoder = state["encoder_"]
+            model = load_model_bytes(
+                packed["keras"], "the pickled EmbeddingRatingRegressor",
+                id_rows=(encoder.n_users + 1, encoder.n_items + 1), limits=DEFAULT_LIMITS)
+            state["regressor_"] = restore_fitted_regressor(packed["state"], model)
+            state["_serve"] = None
+        super().__setstate__(state)
 
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
         """The ``n`` items with the highest predicted rating for each user.
@@ -493,7 +538,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ['item', 'similar_item', 'similarity', 'rank']
         """
         check_is_fitted(self)
-        table = _recommend.embedding_table(self.model_, "item")
+        table = factor_table(self.model_, "item")
         return _recommend.similar(items, n=n, encoder=self.encoder_, table=table, kind="item")
 
     def similar_users(self, users: Any, n: int = 10) -> pd.DataFrame:
@@ -530,7 +575,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         [1, 2, 1, 2]
         """
         check_is_fitted(self)
-        table = _recommend.embedding_table(self.model_, "user")
+        table = factor_table(self.model_, "user")
         return _recommend.similar(users, n=n, encoder=self.encoder_, table=table, kind="user")
 
     @property
@@ -554,19 +599,16 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         (30, 16)
         """
         check_is_fitted(self)
-        table = _recommend.embedding_table(self.model_, "user")
+        table = factor_table(self.model_, "user")
         return _recommend.embedding_frame(table, self.encoder_.user_ids, "user")
 
     @property
     def item_embeddings_(self) -> pd.DataFrame:
         """The learned item factor vectors that predictions use, one row per known item id.
 
-        Indexed by the original item ids (index name ``"item"``). With ``dot_product``:
-        the embedding plus the implicit-feedback and side-feature terms, the
-        ``n_estimators`` members side by side scaled by ``1/sqrt(n_estimators)`` (so
-        ``n_factors * n_estimators`` columns, and the dot product of a user row and an item
-        row is the model's interaction term); otherwise the raw embedding rows;
-        the reserved row for unknown items is not included.
+        Indexed by the original item ids (index name ``"item"``); the columns are those of
+        :attr:`user_embeddings_` (the dot product of a user row and an item row is the
+        model's interaction term). The reserved row for unknown items is not included.
 
         Examples
         --------
@@ -578,7 +620,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         (40, 16)
         """
         check_is_fitted(self)
-        table = _recommend.embedding_table(self.model_, "item")
+        table = factor_table(self.model_, "item")
         return _recommend.embedding_frame(table, self.encoder_.item_ids, "item")
 
     def save(self, path: str | os.PathLike) -> None:
@@ -617,20 +659,58 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
         True
         """
-        _persistence.save_estimator(self, path)
+        from ._keras import fitted_regressor_state
+
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        # Caches (``_serve``) are rebuilt on first use; the encoder and regressor have
+        # dedicated representations.
+        fitted = {name: value for name, value in vars(self).items()
+                  if name not in params and not name.startswith("_")
+                  and name not in ("encoder_", "regressor_")}
+        _persistence.save_state(path, params=params, encoder=self.encoder_, fitted=fitted,
+                                regressor=fitted_regressor_state(self.regressor_),
+                                model=self.model_)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> EmbeddingRatingRegressor:
+    def load(cls, path: str | os.PathLike, *,
+             limits: dict | None = None) -> EmbeddingRatingRegressor:
         """Load an estimator written by :meth:`save`; it predicts exactly as the saved one.
 
         Nothing in the file is unpickled or executed: the Keras model is loaded with
-        ``safe_mode=True`` after its config is checked against the layers this package
-        builds, and numeric arrays are read with ``allow_pickle=False``.
+        ``safe_mode=True`` after its config is checked against the classes this package
+        builds, and numeric arrays are read from their headers (no pickle).
+
+        Loading is bounded: before anything is allocated, the file and each of its
+        members are checked against ``limits``, and every layer size in the Keras config
+        against the vocabularies stored in the file (an embedding table must have one row
+        per stored id plus the reserved row), so a hostile file is refused instead of
+        exhausting memory. The defaults hold a model fitted on MovieLens 25M (162,541
+        users x 59,047 items, 25M ratings, default parameters) with room to spare:
+
+        ================  ==========  ===============================================
+        limit             default     what it bounds
+        ================  ==========  ===============================================
+        ``file_bytes``    16 GiB      the file on disk
+        ``members``       10,000      members of each zip (file, ``.npz``, ``.keras``)
+        ``member_bytes``  8 GiB       the declared decompressed size of one member
+        ``total_bytes``   16 GiB      the decompressed size of all members of a zip
+        ``ratio``         200         decompressed / compressed size (members > 1 MiB)
+        ``json_bytes``    256 MiB     each JSON member
+        ``json_depth``    64          nesting depth of each JSON member
+        ``width``         65,536      columns of any table (factors, feature widths)
+        ================  ==========  ===============================================
+
+        A member is decompressed in chunks that stop as soon as it passes its declared
+        size, so no size written in the file is trusted.
 
         Parameters
         ----------
         path : str or path-like
             A file written by :meth:`save`.
+        limits : dict, default=None
+            Limits to change from the defaults above, e.g. ``{"member_bytes": 2**34}`` for
+            a larger model.
 
         Returns
         -------
@@ -644,9 +724,87 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ValueError
             If the file is not a skembedrec model file, is truncated or corrupted, was
             written in a newer format version, or carries anything that could run code
-            (a pickle, a Keras ``Lambda`` layer); the message names the file.
+            (a pickle, a Keras ``Lambda`` layer), or is over a limit; the message names
+            the file and the limit.
         """
-        return _persistence.load_estimator(cls, path)
+        from ._archive import DEFAULT_LIMITS
+        from ._keras import restore_fitted_regressor
+
+        state = _persistence.load_state(path, param_names=cls._get_param_names(),
+                                        limits=DEFAULT_LIMITS.updated(limits))
+        try:
+            estimator = cls(**state.params)
+            estimator._validate_params()
+            estimator.encoder_ = state.encoder
+            estimator.regressor_ = restore_fitted_regressor(state.regressor, state.model)
+            for name, value in state.fitted.items():
+                if not (name.isidentifier() and name.endswith("_") and name[0] != "_"
+                        and not hasattr(cls, name)):
+                    raise ValueError(f"the file sets the attribute {name!r}, which is not a "
+                                     "fitted attribute")
+                setattr(estimator, name, value)
+            if (estimator.n_users_, estimator.n_items_) != (state.encoder.n_users,
+                                                            state.encoder.n_items):
+                raise ValueError("the id vocabularies do not match n_users_/n_items_")
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise _persistence.inconsistent(path, exc) from exc
+        estimator._serve = None
+        return estimator
+
+    def export(self, path: str | os.PathLike) -> None:
+        """Write the fitted model as a TensorFlow SavedModel that serves raw ids.
+
+        The directory ``path`` holds the network itself (one definition, its weights),
+        the user and item vocabularies as in-graph hash tables (int or str ids), the same
+        unknown-id fallback as :meth:`predict` (or, under ``handle_unknown="error"``, an
+        error naming the problem), the rating scale and clipping, the training pairs that
+        :meth:`recommend` excludes and the item vectors of :meth:`similar_items`. Serving it
+        needs TensorFlow only (TF Serving, ``tf.saved_model.load``); see the Serving guide.
+
+        Signatures: ``predict`` (inputs ``user``, ``item`` -> ``rating`` in stars),
+        ``recommend`` (``user``, ``k`` -> ``items``, ``ratings``, ``valid``, best first,
+        training items excluded) and ``similar_items`` (``item``, ``k`` -> ``items``,
+        ``similarities``); ``serving_default`` is ``predict``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory to write (created if needed).
+
+        Raises
+        ------
+        ValueError
+            If the ids are neither ints nor strings (a SavedModel looks up int64 or string
+            keys).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import tensorflow as tf
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=1, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "served")
+        >>> est.export(path)
+        >>> served = tf.saved_model.load(path).signatures["predict"]
+        >>> out = served(user=tf.constant([0, 10**6], tf.int64), item=tf.constant([1, 2], tf.int64))
+        >>> bool(np.allclose(out["rating"].numpy(), est.predict([[0, 1], [10**6, 2]])))
+        True
+        """
+        from ._export import export_saved_model
+        from ._keras import fitted_regressor_state
+
+        check_is_fitted(self)
+        scaler = fitted_regressor_state(self.regressor_)["scaler"]
+        export_saved_model(
+            path, model=self.model_, user_ids=self.encoder_.user_ids,
+            item_ids=self.encoder_.item_ids, target_mean=float(scaler["mean_"][0]),
+            target_scale=float(scaler["scale_"][0]), rating_min=self.rating_min_,
+            rating_max=self.rating_max_, seen=self.seen_,
+            item_vectors=self.item_embeddings_.to_numpy(), handle_unknown=self.handle_unknown,
+        )
 
     # -- private helpers -------------------------------------------------------------------
 
@@ -660,21 +818,6 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 del self.feature_names_in_
         return pairs
 
-    def _check_network_params(self) -> None:
-        # sklearn's Interval(Integral) lets True through, and Keras rejects it obscurely.
-        for name in ("n_factors", "epochs", "batch_size"):
-            if isinstance(getattr(self, name), bool | np.bool_):
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of EmbeddingRatingRegressor must be an int, not "
-                    f"a bool. Got {getattr(self, name)!r} instead."
-                )
-        units = self.hidden_units
-        if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
-            raise InvalidParameterError(
-                "The 'hidden_units' parameter of EmbeddingRatingRegressor must be a tuple of "
-                f"positive ints. Got {units!r} instead."
-            )
-
     def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int, continue_: bool,
                early_stopping: bool) -> None:
         """Fit anew, or continue the fitted network (``continue_``); see :mod:`._training`."""
@@ -684,10 +827,14 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         users, items, ratings, weights = _training.drop_zero_weight(
             users, items, ratings, sample_weight
         )
-        self._check_network_params()
-        run = _training.train_more if continuing else _training.train_new
-        trained = run(self, users, items, ratings, weights, epochs=int(epochs),
-                      early_stopping=early_stopping)
+        check_architecture(self.n_factors, epochs, self.batch_size, self.hidden_units)
+        check_jit_compile(self.jit_compile, self.random_state)
+        config = self._training_config(epochs=int(epochs), early_stopping=early_stopping)
+        if continuing:
+            trained = _training.train_more(self._fitted_state(), users, items, ratings,
+                                           weights, config)
+        else:
+            trained = _training.train_new(users, items, ratings, weights, config)
 
         self.encoder_ = trained.encoder
         self.regressor_ = trained.regressor
@@ -695,86 +842,47 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.n_items_ = trained.encoder.n_items
         self.rating_min_ = trained.rating_min
         self.rating_max_ = trained.rating_max
-        self.history_ = self._history_in_rating_units(trained.regressor)
+        self.history_ = trained.history
         self.n_iter_ = len(self.history_["loss"])
         self.best_epoch_ = trained.best_epoch
         self.seen_ = trained.seen
         self._serve = None
 
-    def _network_params(
-        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None,
-        n_user_features: int = 0, n_item_features: int = 0,
-    ) -> dict[str, Any]:
-        for kind, n in (("users", n_users), ("items", n_items)):
-            if (n + 1) * self.n_factors > _MAX_TABLE_VALUES:
-                raise ValueError(
-                    f"n_factors={self.n_factors} with {n} {kind} needs an embedding table "
-                    f"of {(n + 1) * self.n_factors * 4 / 2**30:.1f} GiB; use a smaller "
-                    "n_factors."
-                )
-        return {
-            "n_users": n_users,
-            "n_items": n_items,
-            "n_factors": int(self.n_factors),  # Keras refuses numpy ints (np.arange grids)
-            "hidden_units": tuple(int(u) for u in self.hidden_units),
-            "dropout": self.dropout,
-            "embedding_dropout": self.embedding_dropout,
-            "use_bias": self.use_bias,
-            "dot_product": self.dot_product,
-            "l2": self.l2,
-            "learning_rate": self.learning_rate,
-            "implicit": self.implicit,
-            "n_estimators": self.n_estimators,
-            # The training (user code, item code) pairs, for the implicit-feedback layers.
-            "rated_pairs": rated_pairs if self.implicit and self.dot_product else None,
-            # Widths of the encoded side features (0: none); see _features.py.
-            "n_user_features": n_user_features,
-            "n_item_features": n_item_features,
-        }
-
-    def _make_regressor(
-        self, n_users: int, n_items: int, rated_pairs: np.ndarray | None = None,
-        n_user_features: int = 0, n_item_features: int = 0,
-    ) -> TransformedTargetRegressor:
-        seed = self.random_state
-        if seed is not None:
-            seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
-        keras_regressor = make_keras_regressor(
-            network_params=self._network_params(n_users, n_items, rated_pairs,
-                                                n_user_features, n_item_features),
-            epochs=int(self.epochs),
+    def _training_config(self, *, epochs: int, early_stopping: bool) -> _training.TrainingConfig:
+        return _training.TrainingConfig(
+            architecture={
+                "n_factors": int(self.n_factors),  # Keras refuses numpy ints (np.arange grids)
+                "hidden_units": tuple(int(u) for u in self.hidden_units),
+                "dropout": float(self.dropout),
+                "embedding_dropout": float(self.embedding_dropout),
+                "use_bias": bool(self.use_bias),
+                "dot_product": bool(self.dot_product),
+                "implicit": bool(self.implicit),
+                "n_estimators": int(self.n_estimators),
+                "l2": float(self.l2),
+                "learning_rate": float(self.learning_rate),
+                "jit_compile": bool(self.jit_compile),
+            },
+            epochs=epochs,
             batch_size=int(self.batch_size),
-            random_state=seed,
+            random_state=self.random_state,
             verbose=self.verbose,
             distribute=self.distribute,
-            jit_compile=bool(self.jit_compile),
+            callbacks=list(self.callbacks or []),
+            early_stopping=early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            user_features=self.user_features,
+            item_features=self.item_features,
         )
-        return TransformedTargetRegressor(regressor=keras_regressor, transformer=StandardScaler())
 
-    @staticmethod
-    def _history_in_rating_units(regressor: TransformedTargetRegressor) -> dict[str, list]:
-        variance = float(regressor.transformer_.scale_[0] ** 2)
-        history = regressor.regressor_.history_
-        return {key: [float(v) * variance for v in values] for key, values in history.items()}
-
-    def _encode_for_prediction(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        user_codes, item_codes = self.encoder_.codes(users, items)
-        unknown_users = user_codes == UNKNOWN
-        unknown_items = item_codes == UNKNOWN
-        if self.handle_unknown == "error" and (unknown_users.any() or unknown_items.any()):
-            checks = ((users, unknown_users, "user"), (items, unknown_items, "item"))
-            problems = [
-                describe_unknown(ids, ~unknown, kind)
-                for ids, unknown, kind in checks
-                if unknown.any()
-            ]
-            raise ValueError(
-                "; ".join(problems) + ". Set handle_unknown='fallback' to predict them from "
-                "what is known."
-            )
-        user_codes[unknown_users] = self.n_users_
-        item_codes[unknown_items] = self.n_items_
-        return np.column_stack([user_codes, item_codes])
+    def _fitted_state(self) -> _training.Trained:
+        return _training.Trained(
+            encoder=self.encoder_, regressor=self.regressor_, rating_min=self.rating_min_,
+            rating_max=self.rating_max_, seen=self.seen_, history=self.history_,
+            best_epoch=self.best_epoch_,
+        )
 
     def _serving_function(self):
         if getattr(self, "_serve", None) is None:

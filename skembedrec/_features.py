@@ -10,23 +10,20 @@ A feature frame is a :class:`pandas.DataFrame` indexed by id (``user_features`` 
   ``items["genres"].str.split()``) is multi-hot over the distinct labels.
 
 The encoded rows live inside the Keras model as a non-trainable table indexed by the same
-code as the id embedding (:class:`FeatureLookup`), so the model keeps its single ``(n, 2)``
-code input and serving needs no frame. Ids that have features but no ratings get a code too
-(their id embedding is the average row), which is what gives a user unknown to the ratings a
-prediction from their features. Rows of ids without features, and the reserved unknown row,
-hold the average feature row.
+code as the id embedding (``FeatureLookup``, built in :mod:`._network`), so the model keeps
+its single ``(n, 2)`` code input and serving needs no frame. Ids that have features but no
+ratings get a code too (their id embedding is the average row), which is what gives a user
+unknown to the ratings a prediction from their features. Rows of ids without features, and
+the reserved unknown row, hold the average feature row.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
-from keras import ops
 
-_PACKAGE = "skembedrec"
 _LIST_LIKE = (list, tuple, set, frozenset, np.ndarray)
 
 
@@ -142,94 +139,3 @@ def side_vocabulary(frame: pd.DataFrame | None, name: str) -> np.ndarray:
         return np.empty(0, dtype=object)
     ids = frame.index.to_numpy()
     return ids.astype(object) if ids.dtype.kind in "US" else ids
-
-
-# -- the network side -----------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class FeatureLookup(keras.layers.Layer):
-    """A non-trainable table of encoded side features, indexed by user or item code."""
-
-    def __init__(self, n_rows: int, n_features: int, **kwargs):
-        super().__init__(**kwargs)
-        self.n_rows = int(n_rows)
-        self.n_features = int(n_features)
-
-    def build(self, input_shape):
-        self.table = self.add_weight(
-            shape=(self.n_rows, self.n_features), initializer="zeros", trainable=False,
-            name="table",
-        )
-
-    def call(self, codes):
-        return ops.take(self.table, ops.cast(codes, "int32"), axis=0)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.n_features)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "n_rows": self.n_rows, "n_features": self.n_features}
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class PadColumns(keras.layers.Layer):
-    """Pad a ``(n, k)`` input with zero columns on the right to ``(n, width)``."""
-
-    def __init__(self, width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.width = int(width)
-
-    def call(self, inputs):
-        return ops.pad(inputs, [[0, 0], [0, self.width - inputs.shape[-1]]])
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.width)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "width": self.width}
-
-
-def with_side_features(codes, vectors, *, n_rows: int, n_features: int, kind: str,
-                       use_bias: bool, n_columns: int | None = None):
-    """Add a learned projection of the side features to the id vectors.
-
-    The projection has ``n_columns`` outputs (all of the vectors' columns by default),
-    added to the first ``n_columns`` columns: with an ensemble of dot products, the first
-    member's. Measured on MovieLens 100K (``benchmarks/side_features.py``, 3 seeds), adding
-    it to every member overfits the warm users (RMSE 0.905 with user features against
-    0.900 without) for the same cold-start gain; on the first member alone it does not.
-    Returns the new vectors and a feature bias (``None`` without ``use_bias``). With no
-    features, the vectors come back unchanged and the bias is ``None``.
-    """
-    if not n_features:
-        return vectors, None
-    width = vectors.shape[-1]
-    n_columns = width if n_columns is None else n_columns
-    features = FeatureLookup(n_rows, n_features, name=f"{kind}_features")(codes)
-    projection = keras.layers.Dense(
-        n_columns, use_bias=False, name=f"{kind}_feature_factors",
-        kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-    )(features)
-    if n_columns < width:
-        projection = PadColumns(width, name=f"{kind}_feature_padding")(projection)
-    vectors = keras.layers.Add(name=f"{kind}_vectors")([vectors, projection])
-    bias = None
-    if use_bias:
-        bias = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
-                                  name=f"{kind}_feature_bias")(features)
-    return vectors, bias
-
-
-def set_feature_table(model: keras.Model, kind: str, table: np.ndarray | None) -> None:
-    """Write the encoded features of ``kind`` ('user'/'item') into the model."""
-    if table is not None:
-        model.get_layer(f"{kind}_features").table.assign(table)
-
-
-def n_side_features(model: keras.Model, kind: str) -> int:
-    """How many encoded features of ``kind`` the model has (0 without side features)."""
-    for layer in model.layers:
-        if isinstance(layer, FeatureLookup) and layer.name == f"{kind}_features":
-            return layer.n_features
-    return 0

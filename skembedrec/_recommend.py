@@ -1,7 +1,8 @@
 """Recommender outputs: top-N items per user, nearest neighbours, embedding frames.
 
 The functions take the pieces of a fitted estimator (its id encoder, the compiled serving
-function, the embedding tables) so that the estimator's methods stay thin delegations.
+function, the factor tables as arrays) so that the estimator's methods stay thin delegations;
+nothing here knows the Keras graph.
 
 Scores are computed for blocks of users at a time, ``_BLOCK_VALUES`` (user, item) pairs per
 block, so memory stays bounded for large catalogues: a full users x items float64 matrix is
@@ -12,91 +13,19 @@ and only those ``n`` are sorted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ._arrays import distinct_pairs
-from ._encoding import UNKNOWN, IdEncoder, describe_unknown
-from ._network import MemberDots, predict_codes
+from ._encoding import IdEncoder
+from ._network import predict_codes
+from ._validation import check_positive_int, check_query_ids
 
 # (user, item) pairs scored per block: 8 MiB of float64 scores plus 8 MiB of int32 codes.
 _BLOCK_VALUES = 1 << 20
-
-_NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal"}
-
-
-# -- input checks ----------------------------------------------------------------------------
-
-
-def check_n(n: Any) -> int:
-    """``n`` as an int >= 1, or a TypeError/ValueError naming the problem."""
-    if isinstance(n, bool) or not isinstance(n, Integral):
-        raise TypeError(f"n must be an int >= 1; got {n!r} of type {type(n).__name__}.")
-    if n < 1:
-        raise ValueError(f"n must be an int >= 1; got {n}.")
-    return int(n)
-
-
-def _id_kind(ids: np.ndarray) -> str:
-    """'number', 'str', 'bytes', 'bool' or the pandas-inferred name of a mixed column."""
-    if ids.dtype.kind in "iuf":
-        return "number"
-    if ids.dtype.kind == "b":
-        return "bool"
-    inferred = pd.api.types.infer_dtype(ids, skipna=False)
-    if inferred in _NUMBER_KINDS:
-        return "number"
-    return {"string": "str", "bytes": "bytes", "boolean": "bool"}.get(inferred, inferred)
-
-
-def check_query_ids(ids: Any, known_ids: np.ndarray, name: str) -> np.ndarray:
-    """Validate the ids a user asks about; returns a 1-D array (a scalar becomes one id).
-
-    The ids must be of the same kind (numbers, strings) as those seen during fit: a string
-    ``"1"`` asked of a model fitted on integer ids would otherwise silently be "unknown".
-    """
-    ids = np.asarray(ids.to_numpy() if hasattr(ids, "to_numpy") else ids)
-    if ids.ndim == 0:
-        ids = ids.reshape(1)
-    if ids.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D list of ids; got an array of shape {ids.shape}.")
-    if ids.size == 0:
-        raise ValueError(f"{name} is empty; pass at least one id.")
-    if ids.dtype.kind in "US":
-        ids = ids.astype(object)
-    missing = pd.isna(ids)
-    if missing.any():
-        raise ValueError(
-            f"{name} contains {int(missing.sum())} missing id(s) (None or NaN) at position(s) "
-            f"{np.flatnonzero(missing)[:10].tolist()}."
-        )
-    expected, given = _id_kind(np.asarray(known_ids)), _id_kind(ids)
-    if given != expected:
-        raise TypeError(
-            f"{name} must hold {expected} ids like those seen during fit (e.g. "
-            f"{known_ids[0]!r}); got {given} ids (e.g. {ids[0]!r})."
-        )
-    return ids
-
-
-def codes_of(encoder: IdEncoder, ids: np.ndarray, kind: str) -> np.ndarray:
-    """Codes of user (``kind='user'``) or item ids; ``UNKNOWN`` (-1) where not seen at fit."""
-    nothing = ids[:0]
-    if kind == "user":
-        return encoder.codes(ids, nothing)[0]
-    return encoder.codes(nothing, ids)[1]
-
-
-def _check_known(ids: np.ndarray, codes: np.ndarray, kind: str, advice: str) -> None:
-    known = codes != UNKNOWN
-    if not known.all():
-        raise ValueError(describe_unknown(ids, known, kind) + advice)
-
 
 # -- fitted state ----------------------------------------------------------------------------
 
@@ -222,17 +151,14 @@ def recommend(
     ``rate_codes`` is the estimator's own code -> rating path, so ``predicted_rating`` is
     exactly what ``predict`` returns for the pair.
     """
-    n = check_n(n)
+    n = check_positive_int(n, "n")
     if not isinstance(exclude_seen, bool | np.bool_):
         raise TypeError(f"exclude_seen must be True or False; got {exclude_seen!r}.")
     users = check_query_ids(users, encoder.user_ids, "users")
-    user_codes = codes_of(encoder, users, "user")
-    if handle_unknown == "error":
-        _check_known(
-            users, user_codes, "user",
-            ". Set handle_unknown='fallback' to recommend to them as to an average user.",
-        )
-    user_codes[user_codes == UNKNOWN] = encoder.n_users
+    user_codes = encoder.encode_one_side(
+        users, "user", handle_unknown=handle_unknown,
+        advice=". Set handle_unknown='fallback' to recommend to them as to an average user.",
+    )
     positions, item_codes = top_n_items(
         user_codes, n=n, n_items=encoder.n_items, serve=serve,
         seen=seen if exclude_seen else None,
@@ -249,29 +175,6 @@ def recommend(
 
 
 # -- embeddings and neighbours ---------------------------------------------------------------
-
-
-def embedding_table(model: Any, kind: str) -> np.ndarray:
-    """The ``kind`` ('user' or 'item') factor vectors that predictions use, reserved row excluded.
-
-    With ``dot_product`` these are the inputs of the network's dot products: the embedding
-    row plus, where enabled, the implicit-feedback vector and the side-feature projection.
-    The vectors of the ``n_estimators`` ensemble members are concatenated and scaled by
-    ``1/sqrt(n_estimators)``, so the dot product of a user's and an item's vectors is the
-    ensemble's averaged dot product. Without ``dot_product`` (the MLP tower alone) they are
-    the raw embedding rows the tower reads.
-    """
-    table = model.get_layer(f"{kind}_embedding")
-    n_rows = table.input_dim
-    dots = [layer for layer in model.layers if isinstance(layer, MemberDots)]
-    if not dots:
-        return table.get_weights()[0][:-1]
-    side = 0 if kind == "user" else 1
-    factors = keras.Model(model.input, dots[0].input[side])
-    codes = np.zeros((n_rows, 2), dtype=np.int32)
-    codes[:, side] = np.arange(n_rows, dtype=np.int32)
-    vectors = np.asarray(factors(codes, training=False)) / np.sqrt(dots[0].n_members)
-    return vectors[:-1]
 
 
 def embedding_frame(table: np.ndarray, ids: np.ndarray, kind: str) -> pd.DataFrame:
@@ -317,11 +220,13 @@ def similar(
     ids: Any, *, n: int, encoder: IdEncoder, table: np.ndarray, kind: str
 ) -> pd.DataFrame:
     """Most similar users or items (see ``EmbeddingRatingRegressor.similar_items``)."""
-    n = check_n(n)
+    n = check_positive_int(n, "n")
     known_ids = encoder.user_ids if kind == "user" else encoder.item_ids
     ids = check_query_ids(ids, known_ids, f"{kind}s")
-    codes = codes_of(encoder, ids, kind)
-    _check_known(ids, codes, kind, "; similarities exist only between ids seen during fit.")
+    codes = encoder.encode_one_side(
+        ids, kind, handle_unknown="error",
+        advice="; similarities exist only between ids seen during fit.",
+    )
     positions, neighbours, similarity = nearest_neighbours(codes, table, n=n)
     return pd.DataFrame(
         {

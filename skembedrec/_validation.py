@@ -1,21 +1,144 @@
-"""Input checks for (user, item) pairs and ratings, with messages that name the problem."""
+"""Every input check of the package, with messages that name the problem.
+
+(user, item) pairs, ratings, query ids, counts and the architecture parameters that
+scikit-learn's parameter constraints cannot express; :mod:`skembedrec.metrics` uses the same
+column checks.
+"""
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_consistent_length
 
-_ALLOWED_ID_KINDS = {
-    "integer": "int",
-    "floating": "float",
+# pandas' inferred dtype of an id column -> the kind of id it holds; anything else is mixed.
+_ID_KINDS = {
+    "integer": "number",
+    "floating": "number",
     "mixed-integer-float": "number",
+    "decimal": "number",
     "string": "str",
     "bytes": "bytes",
     "boolean": "bool",
 }
+
+
+def id_kind(ids: np.ndarray) -> str | None:
+    """'number', 'str', 'bytes' or 'bool'; None for a column that mixes kinds.
+
+    Examples
+    --------
+    >>> id_kind(np.array([1, 2])), id_kind(np.array(["a", 1], dtype=object))
+    ('number', None)
+    """
+    if ids.dtype.kind in "iuf":
+        return "number"
+    if ids.dtype.kind == "b":
+        return "bool"
+    return _ID_KINDS.get(pd.api.types.infer_dtype(ids, skipna=False))
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 1, or a TypeError/ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> check_positive_int(3, "n")
+    3
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
+        raise TypeError(
+            f"{name} must be an int >= 1; got {value!r} of type {type(value).__name__}."
+        )
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value}.")
+    return int(value)
+
+
+def column(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D array (an ``(n, 1)`` array or a Series is accepted)."""
+    values = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {values.shape}.")
+    return values
+
+
+def finite_numbers(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array with no NaN or infinite value."""
+    values = column(values, name)
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next((v for v in values if not _is_number(v)), None)
+        bad = bad.item() if isinstance(bad, np.generic) else bad
+        raise ValueError(f"{name} must be numeric; got the value {bad!r}.") from None
+    bad_rows = np.flatnonzero(~np.isfinite(values))
+    if bad_rows.size:
+        raise ValueError(
+            f"{name} contains {bad_rows.size} NaN or infinite value(s) at row(s) "
+            f"{bad_rows[:10].tolist()}."
+        )
+    return values
+
+
+def check_no_missing(ids: np.ndarray, what: str, kind: str = "", why: str = "") -> None:
+    """Refuse None/NaN ids: "``what`` contains n missing ``kind`` id(s) ... ``why``"."""
+    missing = pd.isna(ids)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"{what} contains {rows.size} missing {kind + ' ' if kind else ''}id(s) (None or "
+            f"NaN) at row(s) {rows[:10].tolist()}{why}."
+        )
+
+
+def check_query_ids(ids: Any, known_ids: np.ndarray, name: str) -> np.ndarray:
+    """Validate the ids a user asks about; returns a 1-D array (a scalar becomes one id).
+
+    The ids must be of the same kind (numbers, strings) as those seen during fit: a string
+    ``"1"`` asked of a model fitted on integer ids would otherwise silently be "unknown".
+    """
+    ids = np.asarray(ids.to_numpy() if hasattr(ids, "to_numpy") else ids)
+    if ids.ndim == 0:
+        ids = ids.reshape(1)
+    if ids.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D list of ids; got an array of shape {ids.shape}.")
+    if ids.size == 0:
+        raise ValueError(f"{name} is empty; pass at least one id.")
+    if ids.dtype.kind in "US":
+        ids = ids.astype(object)
+    check_no_missing(ids, name)
+    expected, given = id_kind(np.asarray(known_ids)), id_kind(ids)
+    if given != expected:
+        raise TypeError(
+            f"{name} must hold {expected} ids like those seen during fit (e.g. "
+            f"{known_ids[0]!r}); got {given or 'mixed'} ids (e.g. {ids[0]!r})."
+        )
+    return ids
+
+
+def check_architecture(n_factors: Any, epochs: Any, batch_size: Any, hidden_units: Any) -> None:
+    """What the parameter constraints let through: sklearn's ``Interval(Integral)`` accepts
+    True, which Keras rejects obscurely, and it cannot check the items of a tuple."""
+    for name, value in (("n_factors", n_factors), ("epochs", epochs),
+                        ("batch_size", batch_size)):
+        if isinstance(value, bool | np.bool_):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of EmbeddingRatingRegressor must be an int, not a "
+                f"bool. Got {value!r} instead."
+            )
+    if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0
+               for u in hidden_units):
+        raise InvalidParameterError(
+            "The 'hidden_units' parameter of EmbeddingRatingRegressor must be a tuple of "
+            f"positive ints. Got {hidden_units!r} instead."
+        )
 
 
 def _select_columns(X: pd.DataFrame, user_col: Any, item_col: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -41,21 +164,14 @@ def _select_columns(X: pd.DataFrame, user_col: Any, item_col: Any) -> tuple[np.n
 
 
 def _check_id_column(ids: np.ndarray, kind: str) -> np.ndarray:
-    missing = pd.isna(ids)
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        raise ValueError(
-            f"X contains {rows.size} missing {kind} id(s) (None or NaN) at row(s) "
-            f"{rows[:10].tolist()}; every rating needs a {kind} id."
-        )
+    check_no_missing(ids, "X", kind, f"; every rating needs a {kind} id")
     if ids.dtype.kind in "iub":
         return ids
     if ids.dtype.kind == "f":
         if not np.isfinite(ids).all():
             raise ValueError(f"X contains infinite {kind} ids; ids must be finite.")
         return ids
-    inferred = pd.api.types.infer_dtype(ids, skipna=False)
-    if inferred not in _ALLOWED_ID_KINDS:
+    if id_kind(ids) is None:
         kinds = sorted({type(v).__name__ for v in ids[:10_000]})
         raise ValueError(
             f"The {kind} ids mix types {kinds}; ids of one column must all be strings or all "
@@ -106,25 +222,9 @@ def check_ratings(y: Any, n_samples: int) -> np.ndarray:
             "EmbeddingRatingRegressor requires y to be passed, but the target y is None: pass "
             "the ratings."
         )
-    y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y (the ratings) must be 1-D; got an array of shape {y.shape}.")
+    y = column(y, "y (the ratings)")
     check_consistent_length(np.empty(n_samples), y)
-    try:
-        y = y.astype(np.float64)
-    except (TypeError, ValueError):
-        bad = next(v for v in y if not _is_number(v))
-        bad = bad.item() if isinstance(bad, np.generic) else bad
-        raise ValueError(f"y (the ratings) must be numeric; got the value {bad!r}.") from None
-    bad_rows = np.flatnonzero(~np.isfinite(y))
-    if bad_rows.size:
-        raise ValueError(
-            f"y (the ratings) contains {bad_rows.size} NaN or infinite value(s) at row(s) "
-            f"{bad_rows[:10].tolist()}."
-        )
-    return y
+    return finite_numbers(y, "y (the ratings)")
 
 
 def _is_number(value: Any) -> bool:
@@ -133,3 +233,15 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return value is not None
+
+
+def check_jit_compile(jit_compile: bool, random_state: Any) -> None:
+    """XLA and a seeded fit exclude each other: a seed turns on TensorFlow op determinism,
+    under which Keras silently trains without XLA."""
+    if jit_compile and random_state is not None:
+        raise ValueError(
+            "jit_compile=True cannot be combined with random_state (got "
+            f"{random_state!r}): seeded fits turn on TensorFlow op determinism, under which "
+            "Keras does not compile with XLA. Set random_state=None, or jit_compile=False "
+            "for a reproducible fit."
+        )

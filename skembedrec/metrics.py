@@ -32,14 +32,20 @@ held-out ratings (scikit-learn refuses a single one), and 1.0 for a user with on
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import UndefinedMetricWarning
 
-from ._validation import check_pairs
+from ._validation import (
+    check_no_missing,
+    check_pairs,
+    check_positive_int,
+    column,
+    finite_numbers,
+)
 
 __all__ = [
     "make_ranking_scorer",
@@ -61,24 +67,16 @@ class _Ranked:
     """
 
     def __init__(self, users: Any, y_true: Any, y_pred: Any, k: Any, name: str):
-        if isinstance(k, bool) or not isinstance(k, Integral):
-            raise TypeError(f"k must be an int >= 1; got {k!r} of type {type(k).__name__}.")
-        if k < 1:
-            raise ValueError(f"k must be an int >= 1; got {k}.")
-        users = _column(users, "users")
-        y_true = _numeric_column(y_true, "y_true")
-        y_pred = _numeric_column(y_pred, "y_pred")
+        k = check_positive_int(k, "k")
+        users = column(users, "users")
+        y_true = finite_numbers(y_true, "y_true")
+        y_pred = finite_numbers(y_pred, "y_pred")
         lengths = {"users": len(users), "y_true": len(y_true), "y_pred": len(y_pred)}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"users, y_true and y_pred must have the same length; got {lengths}.")
         if len(users) == 0:
             raise ValueError(f"{name} needs at least one held-out rating; got 0 rows.")
-        missing = pd.isna(users)
-        if missing.any():
-            raise ValueError(
-                f"users contains {int(missing.sum())} missing id(s) (None or NaN) at row(s) "
-                f"{np.flatnonzero(missing)[:10].tolist()}."
-            )
+        check_no_missing(users, "users")
         group, _ = pd.factorize(users)
         self.k = int(k)
         self.y_true = y_true
@@ -104,29 +102,6 @@ class _Ranked:
     def discount(self) -> np.ndarray:
         """``1 / log2(position + 1)`` (1-based) inside the top ``k``, 0 below it."""
         return np.where(self.in_top, 1.0 / np.log2(self.position + 2.0), 0.0)
-
-
-def _column(values: Any, name: str) -> np.ndarray:
-    values = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got an array of shape {values.shape}.")
-    return values
-
-
-def _numeric_column(values: Any, name: str) -> np.ndarray:
-    values = _column(values, name)
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric; got values of dtype {values.dtype}.") from None
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise ValueError(
-            f"{name} contains {bad.size} NaN or infinite value(s) at row(s) {bad[:10].tolist()}."
-        )
-    return values
 
 
 def _check_threshold(threshold: Any) -> float:
@@ -389,8 +364,7 @@ def make_ranking_scorer(
     """
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {sorted(_METRICS)}; got {metric!r}.")
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be an int >= 1; got {k!r}.")
+    k = check_positive_int(k, "k")
     if threshold is not None:
         threshold = _check_threshold(threshold)
     return _RankingScorer(metric, int(k), threshold)

@@ -9,6 +9,7 @@ must fit and predict.
 
 import copy
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -311,9 +312,25 @@ def test_int64_limit_and_unicode_ids_fit_and_predict(tmp_path):
     query = pd.DataFrame({"user_id": ["用户", "🎬fan"], "item_id": [2**63 - 1, 2**63 - 2]})
     assert est.is_known(query).all()
     # The two largest ids are different items, not one id rounded through float64.
-    codes = est._encode_for_prediction(query["user_id"].to_numpy(), query["item_id"].to_numpy())
+    codes = est.encoder_.encode(query["user_id"].to_numpy(), query["item_id"].to_numpy())
     assert codes[0, 1] != codes[1, 1]
     assert np.isfinite(est.predict(query)).all()
     est.save(tmp_path / "m.skembedrec")
     back = EmbeddingRatingRegressor.load(tmp_path / "m.skembedrec")
     np.testing.assert_array_equal(back.predict(X), est.predict(X))
+
+
+def test_predict_warns_when_the_columns_of_an_array_look_swapped(ratings):
+    """As scikit-learn warns about mismatched feature names: most pairs unknown, but known
+    with the columns swapped, names user_col and item_col; a right array stays silent."""
+    X, y = ratings
+    X = X.assign(user_id=X["user_id"] + 1000)  # user and item ids from different ranges
+    est = EmbeddingRatingRegressor(**FAST).fit(X.to_numpy(), y)
+    right = X.to_numpy()[:50]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.predict(right)
+        est.predict(np.array([[5000, 5000]]))  # unknown either way: no swap to suggest
+    with pytest.warns(UserWarning, match=r"swapped.*user_col='user_id'.*item_col='item_id'"):
+        swapped = est.predict(right[:, ::-1])
+    assert swapped.shape == (50,)

@@ -106,6 +106,40 @@ def test_mirrored_strategy_trains_on_two_logical_cpus():
     assert result["pickle_equal"]
 
 
+_MIRRORED_REFITS_SCRIPT = textwrap.dedent("""
+    import json, os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from sklearn.model_selection import GridSearchCV
+    from skembedrec import EmbeddingRatingRegressor
+    from skembedrec.datasets import make_ratings
+
+    X, y = make_ratings(n_users=300, n_items=200, n_ratings=20000, random_state=0)
+    settings = dict(n_factors=8, epochs=1, distribute="mirrored", random_state=0)
+    losses = [EmbeddingRatingRegressor(**settings, batch_size=size).fit(X, y).history_["loss"]
+              for size in (4096, 65536, 8192)]
+    search = GridSearchCV(EmbeddingRatingRegressor(**settings), {"batch_size": [2048, 8192]},
+                          cv=2, scoring="neg_root_mean_squared_error").fit(X, y)
+    print(json.dumps({"losses": losses,
+                      "scores": search.cv_results_["mean_test_score"].tolist()}))
+""")
+
+
+def test_mirrored_refits_take_any_sequence_of_batch_sizes():
+    """Each MirroredStrategy numbered its collective ops from the same start and TensorFlow
+    remembers each number's shape per process: the second fit with another batch size
+    failed ("Shape mismatch in the collective instance"). One strategy per process now."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", _MIRRORED_REFITS_SCRIPT], capture_output=True,
+                          text=True, env=env, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(np.isfinite(loss).all() for loss in result["losses"])
+    assert len(result["scores"]) == 2 and np.isfinite(result["scores"]).all()
+
+
 def test_distribute_is_a_plain_validated_parameter(ratings):
     X, y = ratings
     est = EmbeddingRatingRegressor(distribute="mirrored", jit_compile=True)
@@ -145,6 +179,8 @@ def test_worker_thread_env():
     assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == "3"
     assert env["TF_NUM_INTEROP_THREADS"] == "1"
     assert all(isinstance(value, str) for value in env.values())
-    for bad in (0, 1.5, True):
-        with pytest.raises(ValueError, match="threads must be a positive int"):
+    with pytest.raises(ValueError, match="threads must be an int >= 1; got 0"):
+        worker_thread_env(0)
+    for bad in (1.5, True):
+        with pytest.raises(TypeError, match="threads must be an int >= 1"):
             worker_thread_env(bad)

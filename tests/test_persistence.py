@@ -1,5 +1,6 @@
 """The safe file format: exact round trips, and files that must be refused without running."""
 
+import hashlib
 import io
 import json
 import os
@@ -18,6 +19,7 @@ from conftest import FAST, REPO_ROOT
 from sklearn.exceptions import NotFittedError
 
 from skembedrec import EmbeddingRatingRegressor, _persistence
+from skembedrec._codec import Encoder
 from skembedrec._persistence import _decode_ids, _encode_ids, _rebuild_encoder
 from skembedrec.datasets import make_ratings
 
@@ -45,12 +47,23 @@ def loaded(saved):
 
 
 def _rewrite(src, dst, replace=None, add=None):
-    """Copy the zip ``src`` to ``dst``, replacing and adding members (name -> bytes)."""
+    """Copy the zip ``src`` to ``dst``, replacing and adding members (name -> bytes).
+
+    The digests in ``skembedrec.json`` are recomputed, as an attacker would: the tests then
+    reach the checks behind them.
+    """
     replace, add = replace or {}, add or {}
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for name in zin.namelist():
-            zout.writestr(name, replace.get(name, zin.read(name)))
-        for name, data in add.items():
+    with zipfile.ZipFile(src) as zin:
+        members = {name: replace.get(name, zin.read(name)) for name in zin.namelist()}
+    try:
+        meta = json.loads(members["skembedrec.json"])
+        meta["sha256"] = {name: hashlib.sha256(members[name]).hexdigest()
+                          for name in ("arrays.npz", "model.keras")}
+        members["skembedrec.json"] = json.dumps(meta)
+    except (KeyError, ValueError, TypeError):
+        pass
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in {**members, **add}.items():
             zout.writestr(name, data)
     return dst
 
@@ -132,10 +145,10 @@ def test_round_trip_in_a_fresh_process(fitted, saved, ratings, tmp_path):
     ids=["int64-limits", "uint64", "float", "bool", "unicode", "mixed-number", "bytes"],
 )
 def test_id_vocabularies_keep_their_exact_types(ids):
-    arrays = {}
-    spec = _encode_ids(ids, "user", arrays)
+    encoder = Encoder()
+    spec = _encode_ids(ids, "user", encoder)
     json.dumps(spec)  # the JSON part must really be JSON
-    decoded = _decode_ids(json.loads(json.dumps(spec)), arrays)
+    decoded = _decode_ids(json.loads(json.dumps(spec)), encoder.arrays)
     assert decoded.dtype == ids.dtype
     assert [type(v) for v in decoded] == [type(v) for v in ids]
     assert np.array_equal(decoded, ids)
@@ -181,7 +194,7 @@ def test_interrupted_save_keeps_the_previous_file(fitted, saved, tmp_path, monke
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(zipfile.ZipFile, "write", interrupt)
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", interrupt)
     with pytest.raises(KeyboardInterrupt):
         fitted.save(target)
     assert target.read_bytes() == saved.read_bytes()
@@ -305,7 +318,7 @@ def test_keras_config_naming_a_foreign_module_is_refused(saved, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 99}, r"format version 99; this skembedrec .* reads .* up to 1"),
+        ({"format_version": 99}, r"format version 99; this skembedrec .* reads .* up to 2"),
         ({"format_version": "1"}, r"unknown format version '1'"),
         ({"format": "other.Model"}, r"not a skembedrec model file: its format is 'other.Model'"),
     ],
@@ -387,3 +400,75 @@ def test_side_features_and_continued_training_survive_a_round_trip(tmp_path):
     est.partial_fit(X[~first], y[~first])
     back.partial_fit(X[~first], y[~first])
     assert np.array_equal(back.predict(X), est.predict(X))
+
+
+def test_a_member_from_another_file_is_refused(saved, tmp_path):
+    other = EmbeddingRatingRegressor(**FAST).fit(*make_ratings(n_users=60, n_items=80,
+                                                                n_ratings=500, random_state=3))
+    other.save(tmp_path / "other.skembedrec")
+    with zipfile.ZipFile(tmp_path / "other.skembedrec") as zf:
+        arrays = zf.read("arrays.npz")
+    with zipfile.ZipFile(saved) as zin, zipfile.ZipFile(tmp_path / "mixed.skembedrec", "w") as z:
+        for name in zin.namelist():
+            z.writestr(name, arrays if name == "arrays.npz" else zin.read(name))
+    with pytest.raises(ValueError, match=r"mixed\.skembedrec.*'arrays.npz' does not match"):
+        EmbeddingRatingRegressor.load(tmp_path / "mixed.skembedrec")
+
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("model_v*.skembedrec")))
+def test_committed_fixture_loads_with_identical_predictions(fixture):
+    # Written by tests/fixtures/make_model_fixture.py; a format change that breaks this
+    # breaks every file users saved. The tolerance only absorbs float32 rounding of
+    # another CPU; on the machine that wrote it the predictions are bit-identical.
+    expected = np.load(FIXTURES / fixture.replace(".skembedrec", "_expected.npz"))
+    est = EmbeddingRatingRegressor.load(FIXTURES / fixture)
+    X = pd.DataFrame({"user_id": expected["users"].astype(object), "item_id": expected["items"]})
+    np.testing.assert_allclose(est.predict(X), expected["predictions"], rtol=0, atol=1e-6)
+
+
+def test_saved_file_has_the_usual_permissions(fitted, tmp_path):
+    mask = os.umask(0o022)
+    try:
+        fitted.save(tmp_path / "m.skembedrec")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "m.skembedrec").stat().st_mode & 0o777 == 0o644
+
+
+
+def test_a_config_declaring_huge_tables_is_refused_before_building(tmp_path, ratings):
+    # The attack of issue 16: 20,000,000-row tables declared in the Keras config made load
+    # build and fill them (39 s, 15.8 GB) before the weights failed to match.
+    import resource
+    import time
+
+    X, y = ratings
+    est = EmbeddingRatingRegressor(**{**FAST, "implicit": True}).fit(X, y)
+    est.save(tmp_path / "m.skembedrec")
+    with zipfile.ZipFile(tmp_path / "m.skembedrec") as zf:
+        model_bytes = zf.read("model.keras")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(model_bytes)) as zin, zipfile.ZipFile(buffer, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "config.json":
+                config = json.loads(data)
+                for layer in config["config"]["layers"]:
+                    for key in ("input_dim", "n_rows"):
+                        if key in layer["config"]:
+                            layer["config"][key] = 20_000_000
+                data = json.dumps(config).encode()
+            zout.writestr(name, data)
+    bad = _rewrite(tmp_path / "m.skembedrec", tmp_path / "huge.skembedrec",
+                   replace={"model.keras": buffer.getvalue()})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"huge\.skembedrec.*declares (input_dim|n_rows)="
+                       r"20000000; its tables must have as many rows as the file's "
+                       r"vocabularies plus one \(\[61, 81\]\)"):
+        EmbeddingRatingRegressor.load(bad)
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB

@@ -11,8 +11,8 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec._features import FeatureEncoder, set_feature_table
-from skembedrec._network import build_network
+from skembedrec._features import FeatureEncoder
+from skembedrec._network import NetworkConfig, build_network, set_feature_table
 from skembedrec.datasets import make_ratings
 
 # Pinned so that the tests do not move with the tuned defaults.
@@ -145,11 +145,10 @@ def test_movielens_cold_start_users_with_side_features(ml100k, ml100k_dir):
 def test_side_features_enter_the_first_ensemble_member_only():
     """With n_estimators members side by side in one table, the feature projection is added
     to the first member's columns; the other members' columns are the plain embedding."""
-    model = build_network(
-        n_users=3, n_items=4, n_factors=2, hidden_units=(), dropout=0.0, embedding_dropout=0.0,
-        use_bias=True, dot_product=True, l2=0.1, learning_rate=0.01, n_estimators=2,
-        n_user_features=3,
-    )
+    model = build_network(NetworkConfig(
+        n_users=3, n_items=4, n_factors=2, dropout=0.0, embedding_dropout=0.0, l2=0.1,
+        n_estimators=2, n_user_features=3,
+    ))
     set_feature_table(model, "user", np.arange(12, dtype="float32").reshape(4, 3))
     codes = np.array([[0, 0], [2, 1], [1, 3]], dtype=np.int32)
     vectors = keras.Model(model.input, model.get_layer("user_vectors").output)(codes).numpy()

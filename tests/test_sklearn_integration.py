@@ -58,7 +58,8 @@ def test_pipeline_with_column_transformer_pandas_output(ratings):
     ).set_output(transform="pandas")
     pipe = Pipeline([("select", select), ("model", EmbeddingRatingRegressor(**FAST))])
     pipe.fit(X.assign(timestamp=1), y)
-    assert pipe.predict(X.head(4)).shape == (4,)
+    direct = EmbeddingRatingRegressor(**FAST).fit(X, y)
+    np.testing.assert_array_equal(pipe.predict(X.head(4)), direct.predict(X.head(4)))
     assert list(pipe[-1].feature_names_in_) == ["user_id", "item_id"]
 
 
@@ -74,7 +75,8 @@ def test_grid_search_with_one_and_two_jobs(ratings):
             n_jobs=n_jobs,
         ).fit(X, y)
         assert search.best_params_ == {"epochs": 6}  # more training fits the latent structure
-        assert search.best_estimator_.predict(X.head(2)).shape == (2,)
+        refit = EmbeddingRatingRegressor(**{**FAST, "epochs": 6}).fit(X, y)
+        np.testing.assert_array_equal(search.best_estimator_.predict(X), refit.predict(X))
         results.append(search.cv_results_["mean_test_score"])
     # Each candidate is seeded: worker processes reproduce the sequential scores.
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
@@ -120,4 +122,5 @@ def test_pickle_of_unfitted_and_fitted(fitted, ratings):
     np.testing.assert_array_equal(unfitted.fit(X, y).predict(X), fitted.predict(X))
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    assert isinstance(restored.predict(pd.DataFrame({"user_id": [-1], "item_id": [-1]}))[0], float)
+    unknown = pd.DataFrame({"user_id": [-1], "item_id": [-1]})
+    np.testing.assert_array_equal(restored.predict(unknown), fitted.predict(unknown))

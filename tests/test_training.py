@@ -125,8 +125,11 @@ def test_validation_slice_is_seeded_and_only_from_training_data(ratings):
     train, validation = validation_split(len(X), 0.2, 0)
     assert len(validation) == 600 and not set(train) & set(validation)
     np.testing.assert_array_equal(validation_split(len(X), 0.2, 0)[1], validation)
-    # seen_ (what recommend skips) still holds the held-out pairs.
-    assert first.seen_.sum() == len(X.drop_duplicates())
+    # The held-out pairs are not training pairs: seen_ (and so the implicit term, which
+    # reads its pairs from seen_) holds the training slice only.
+    codes = first.encoder_.encode(X["user_id"].to_numpy(), X["item_id"].to_numpy())
+    expected = {tuple(pair) for pair in codes[train]}
+    assert set(zip(*first.seen_.nonzero(), strict=True)) == expected
     with pytest.raises(ValueError, match="leaves no training ratings"):
         _early_stopping(validation_fraction=0.9).fit(X.head(3), y.head(3))
 
@@ -284,3 +287,46 @@ def test_fit_traces_the_training_step_once(ratings, monkeypatch):
     X, y = ratings
     EmbeddingRatingRegressor(**{**FAST, "implicit": True, "n_estimators": 2}).fit(X, y)
     assert len(traces) == 1
+
+
+def test_validation_pairs_never_enter_the_implicit_term_or_seen_also_after_warm_start(ratings):
+    """The training pairs are stored once (seen_); the implicit layers read them from there.
+    Pairs held out for early stopping are in neither, in the first fit or a warm start."""
+    X, y = ratings
+    first_half, second_half = X.index < 2000, X.index >= 2000
+    est = EmbeddingRatingRegressor(n_factors=4, epochs=1, random_state=0, early_stopping=True,
+                                   validation_fraction=0.3, n_estimators=1)
+    est.fit(X[first_half], y[first_half])
+    est.set_params(warm_start=True, random_state=1).fit(X[second_half], y[second_half])
+    expected = set()
+    for part, seed in ((X[first_half], 0), (X[second_half], 1)):
+        train, _ = validation_split(len(part), 0.3, seed)
+        codes = est.encoder_.encode(part["user_id"].to_numpy(), part["item_id"].to_numpy())
+        expected |= {tuple(pair) for pair in codes[train].tolist()}
+    assert set(zip(*(c.tolist() for c in est.seen_.nonzero()), strict=True)) == expected
+    assert len(expected) < len(X.drop_duplicates())  # some pairs were held out
+    # The served implicit vectors are the normalised sums over seen_'s items, nothing more.
+    layer = est.model_.get_layer("user_implicit")
+    table, cached = layer.embeddings.numpy(), layer.cached_vectors.numpy()
+    seen = est.seen_.tocsr()
+    for user in range(est.n_users_):
+        items = seen.indices[seen.indptr[user]:seen.indptr[user + 1]]
+        want = table[items].sum(axis=0) / np.sqrt(len(items)) if len(items) else 0.0
+        np.testing.assert_allclose(cached[user], want, rtol=1e-5, atol=1e-6)
+
+
+def test_callbacks_run_on_copies_and_keep_the_estimator_cloneable(ratings):
+    """A Keras callback given as a parameter sees every epoch; the object itself is never
+    attached to a model, so clone and pickle of the estimator stay cheap and safe."""
+    X, y = ratings
+    epochs_seen: list[int] = []
+    callback = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epochs_seen.append(epoch))
+    est = EmbeddingRatingRegressor(**{**FAST, "epochs": 3}, callbacks=[callback]).fit(X, y)
+    assert epochs_seen == [0, 1, 2]
+    assert getattr(callback, "model", None) is None
+    assert sklearn.base.clone(est).get_params()["callbacks"][0] is not callback
+    est.set_params(warm_start=True).fit(X, y)
+    assert epochs_seen == [0, 1, 2, 3, 4, 5]  # numbered on, as the history is
+    with pytest.raises(ValueError, match="callbacks"):
+        EmbeddingRatingRegressor(callbacks="not a list").fit(X, y)

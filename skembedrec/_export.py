@@ -1,0 +1,221 @@
+"""A fitted model as a self-contained TensorFlow SavedModel that serves raw ids.
+
+The SavedModel holds the fitted Keras network itself (its variables, called inside each
+signature: one network definition), the user and item vocabularies as in-graph hash tables
+(int64 or string keys; an unknown id maps to the reserved row, the fallback of
+``predict``), the target scaling and clipping, the training pairs that ``recommend``
+excludes and the item factor vectors that ``similar_items`` compares. Serving needs
+TensorFlow only: neither skembedrec nor its Keras wrapper nor scikit-learn.
+
+Signatures (inputs -> outputs):
+
+``predict``
+    ``user`` (n,), ``item`` (n,) -> ``rating`` (n,) float64, in stars, as
+    :meth:`EmbeddingRatingRegressor.predict`.
+``recommend``
+    ``user`` (n,), ``k`` () int32 -> ``items`` (n, k'), ``ratings`` (n, k') float64 and
+    ``valid`` (n, k') bool, best first, with ``k' = min(k, n_items)``. Items the user rated
+    in training are excluded, as :meth:`EmbeddingRatingRegressor.recommend` does; when
+    fewer than ``k'`` are left, the row ends with entries whose ``valid`` is False.
+``similar_items``
+    ``item`` (n,), ``k`` () int32 -> ``items`` (n, k'), ``similarities`` (n, k') float64,
+    cosine, most similar first, the item itself excluded, ``k' = min(k, n_items - 1)``.
+
+``serving_default`` is ``predict``. Under ``handle_unknown="error"`` an unknown id makes the
+call fail with an ``InvalidArgumentError`` naming it, instead of falling back.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+from ._network import set_training_pairs
+
+_INT64 = np.iinfo(np.int64)
+
+
+def export_saved_model(
+    path: str | os.PathLike,
+    *,
+    model: Any,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    target_mean: float,
+    target_scale: float,
+    rating_min: float,
+    rating_max: float,
+    seen: sp.csr_array,
+    item_vectors: np.ndarray,
+    handle_unknown: str = "fallback",
+) -> None:
+    """Write the SavedModel described in the module docstring to the directory ``path``.
+
+    ``model`` is the fitted Keras network (codes of shape (n, 2) -> standardised ratings);
+    ``target_mean``/``target_scale`` undo the standardisation; ``seen`` holds the training
+    (user code, item code) pairs; ``item_vectors`` the factor vector of each known item.
+    """
+    with _serving_from_caches(model, seen):
+        _save(path, _ServingModule(
+            model=model, user_ids=user_ids, item_ids=item_ids, target_mean=target_mean,
+            target_scale=target_scale, rating_min=rating_min, rating_max=rating_max,
+            seen=seen, item_vectors=item_vectors, handle_unknown=handle_unknown,
+        ))
+
+
+@contextmanager
+def _serving_from_caches(model, seen: sp.csr_array):
+    """Leave the training pairs out of the traced graph while the block runs.
+
+    A fitted network serves its implicit-feedback vectors from cached tables (weights,
+    saved); the pairs only feed a fallback branch for a stale cache, which a fitted model
+    never takes, and as graph constants they would add gigabytes to a large export (past
+    protobuf's 2 GiB limit). They are handed back afterwards: they are ``seen_``'s pairs.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    set_training_pairs(model, empty, empty)
+    try:
+        yield
+    finally:
+        set_training_pairs(model, *sp.csr_array(seen).nonzero())
+
+
+def _save(path: str | os.PathLike, module: _ServingModule) -> None:
+    user_spec = tf.TensorSpec([None], module.user_dtype, name="user")
+    item_spec = tf.TensorSpec([None], module.item_dtype, name="item")
+    k_spec = tf.TensorSpec([], tf.int32, name="k")
+    predict = module.predict.get_concrete_function(user_spec, item_spec)
+    signatures = {
+        "serving_default": predict,
+        "predict": predict,
+        "recommend": module.recommend.get_concrete_function(user_spec, k_spec),
+        "similar_items": module.similar_items.get_concrete_function(item_spec, k_spec),
+    }
+    # Serving never differentiates: the network's custom gradients are left out.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+    tf.saved_model.save(module, os.fspath(path), signatures=signatures, options=options)
+
+
+def _keys(ids: np.ndarray, kind: str) -> tuple[np.ndarray, tf.DType]:
+    """The ids as int64 or str hash-table keys, or a ValueError for other kinds."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind == "O":
+        if all(type(v) is str or isinstance(v, np.str_) for v in ids):
+            return ids.astype(str), tf.string
+        if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+               for v in ids):
+            ids = np.array([int(v) for v in ids], dtype=object)
+            if min(ids) < _INT64.min or max(ids) > _INT64.max:
+                raise ValueError(f"Cannot export: a {kind} id does not fit in int64.")
+            return ids.astype(np.int64), tf.int64
+    elif ids.dtype.kind in "iu":
+        if ids.dtype.kind == "u" and ids.max() > _INT64.max:
+            raise ValueError(f"Cannot export: a {kind} id does not fit in int64.")
+        return ids.astype(np.int64), tf.int64
+    elif ids.dtype.kind in "US":
+        return ids.astype(str), tf.string
+    raise ValueError(
+        f"Cannot export: the {kind} ids are of dtype {ids.dtype} "
+        f"(e.g. {ids[0]!r}); a SavedModel looks up int or str ids only. Convert the ids "
+        "(e.g. with .astype(str)) and fit again."
+    )
+
+
+def _table(keys: np.ndarray, dtype: tf.DType) -> tf.lookup.StaticHashTable:
+    # Unknown ids get the reserved code len(keys), the fallback row of every table.
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(keys, dtype=dtype), tf.range(len(keys), dtype=tf.int64))
+    return tf.lookup.StaticHashTable(initializer, default_value=len(keys))
+
+
+class _ServingModule(tf.Module):
+    """The exported object: tables and variables tracked, signatures as tf.functions."""
+
+    def __init__(self, *, model, user_ids, item_ids, target_mean, target_scale, rating_min,
+                 rating_max, seen, item_vectors, handle_unknown):
+        super().__init__(name="skembedrec_serving")
+        user_keys, self.user_dtype = _keys(user_ids, "user")
+        item_keys, self.item_dtype = _keys(item_ids, "item")
+        # Not tracked (its optimizer would be saved too): its variables are, below.
+        object.__setattr__(self, "_model", model)
+        # Tracked so the SavedModel holds the network's weights (not its optimizer state).
+        self.model_variables = list(model.variables)
+        self.user_table = _table(user_keys, self.user_dtype)
+        self.item_table = _table(item_keys, self.item_dtype)
+        self.n_users, self.n_items = len(user_keys), len(item_keys)
+        self.item_keys = tf.Variable(item_keys, dtype=self.item_dtype, trainable=False)
+        seen = sp.csr_array(seen)
+        self.seen_indptr = tf.Variable(seen.indptr.astype(np.int64), trainable=False)
+        self.seen_indices = tf.Variable(seen.indices.astype(np.int64), trainable=False)
+        vectors = np.asarray(item_vectors, dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.unit_items = tf.Variable(vectors / np.where(norms > 0, norms, 1.0),
+                                      trainable=False)
+        self._scaling = (float(target_scale), float(target_mean), float(rating_min),
+                         float(rating_max))
+        self._strict = handle_unknown == "error"
+
+    def _codes(self, ids, table, n: int, kind: str):
+        codes = table.lookup(ids)
+        if self._strict:
+            tf.debugging.assert_less(
+                codes, tf.constant(n, tf.int64),
+                message=f"unknown {kind} id(s) not seen during fit (handle_unknown='error')")
+        return codes
+
+    def _stars(self, raw):
+        scale, mean, low, high = self._scaling
+        return tf.clip_by_value(tf.cast(raw, tf.float64) * scale + mean, low, high)
+
+    def _scores(self, user_codes, item_codes):
+        codes = tf.cast(tf.stack([user_codes, item_codes], axis=1), tf.int32)
+        return self._model(codes, training=False)[:, 0]
+
+    @tf.function(autograph=False)
+    def predict(self, user, item):
+        users = self._codes(user, self.user_table, self.n_users, "user")
+        items = self._codes(item, self.item_table, self.n_items, "item")
+        return {"rating": self._stars(self._scores(users, items))}
+
+    @tf.function(autograph=False)
+    def recommend(self, user, k):
+        users = self._codes(user, self.user_table, self.n_users, "user")
+        n = tf.shape(users, out_type=tf.int64)[0]
+        all_items = tf.range(self.n_items, dtype=tf.int64)
+        scores = tf.reshape(
+            self._scores(tf.repeat(users, self.n_items), tf.tile(all_items, [n])),
+            [n, self.n_items])
+        # The training items of each known user (a CSR row); unknown users have seen none.
+        known = users < self.n_users
+        row = tf.minimum(users, self.n_users - 1)
+        starts = tf.gather(self.seen_indptr, row)
+        ends = tf.where(known, tf.gather(self.seen_indptr, row + 1), starts)
+        ranges = tf.ragged.range(starts, ends)
+        seen = tf.stack([ranges.value_rowids(),
+                         tf.gather(self.seen_indices, ranges.flat_values)], axis=1)
+        scores = tf.tensor_scatter_nd_update(
+            scores, seen, tf.fill([tf.shape(seen)[0]], tf.constant(-np.inf, scores.dtype)))
+        # Ranked by the unclipped score, as recommend does: clipped ratings stay apart.
+        top = tf.math.top_k(scores, tf.minimum(k, self.n_items))
+        return {"items": tf.gather(self.item_keys, top.indices),
+                "ratings": self._stars(top.values),
+                "valid": tf.math.is_finite(top.values)}
+
+    @tf.function(autograph=False)
+    def similar_items(self, item, k):
+        codes = self._codes(item, self.item_table, self.n_items, "item")
+        tf.debugging.assert_less(codes, tf.constant(self.n_items, tf.int64),
+                                 message="unknown item id(s): similarities exist only "
+                                 "between ids seen during fit")
+        similarity = tf.matmul(tf.gather(self.unit_items, codes), self.unit_items,
+                               transpose_b=True)
+        itself = tf.stack([tf.range(tf.shape(codes, out_type=tf.int64)[0]), codes], axis=1)
+        similarity = tf.tensor_scatter_nd_update(
+            similarity, itself, tf.fill([tf.shape(codes)[0]], tf.constant(-np.inf, tf.float64)))
+        top = tf.math.top_k(similarity, tf.minimum(k, self.n_items - 1))
+        return {"items": tf.gather(self.item_keys, top.indices), "similarities": top.values}

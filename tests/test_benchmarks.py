@@ -1,0 +1,65 @@
+"""The benchmark scripts keep their protocols (the figures themselves live in RESULTS.md)."""
+
+import importlib.util
+import sys
+
+import numpy as np
+import pandas as pd
+from conftest import REPO_ROOT
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def _load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notebook_loop_keeps_an_n_by_1_output_and_learns(ml100k):
+    NotebookModel = _load_benchmark("notebook").NotebookModel
+    sample = ml100k.sample(6000, random_state=1)
+    train, test = sample.iloc[:5000], sample.iloc[5000:]
+    model = NotebookModel(epochs=2, batch_size=256).fit(
+        train["user_id"].to_numpy(), train["movie_id"].to_numpy(),
+        train["rating"].to_numpy(dtype=float))
+    assert model.model_.output_shape == (None, 1)
+    pred = model.predict(test["user_id"].to_numpy(), test["movie_id"].to_numpy())
+    assert pred.shape == (len(test),)
+    assert _rmse(pred, test["rating"]) < _rmse(train["rating"].mean(), test["rating"]) + 0.02
+
+
+def test_benchmark_rewrites_only_its_own_results_section(tmp_path, monkeypatch):
+    bench = _load_benchmark("movielens")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Other\n\nkeep me\n")
+    monkeypatch.setattr(bench, "RESULTS", results)
+    bench.write_section("## MovieLens 100K\n\nfirst")
+    bench.write_section("## MovieLens 100K\n\nsecond")
+    text = results.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text
+    assert text.count(bench.SECTION_START) == 1
+
+
+def test_benchmark_splits_match_the_protocols(ml100k):
+    bench = _load_benchmark("movielens")
+    frame = ml100k.rename(columns={"movie_id": "item_id", "timestamp": "t"})
+    train, test = bench.split(frame, "notebook", 0)
+    assert (len(train), len(test)) == (90_000, 10_000)
+    folds = [bench.split(frame, "kfold", k)[1].index for k in range(5)]
+    assert sum(len(f) for f in folds) == len(frame)
+    assert len(pd.Index(np.concatenate(folds)).unique()) == len(frame)
+
+
+def test_scale_benchmark_times_epochs_through_the_public_callbacks_parameter(monkeypatch):
+    """benchmarks/scale.py clocks each epoch with a callback passed as a parameter (it used to
+    monkeypatch the training module)."""
+    scale = _load_benchmark("scale")
+    monkeypatch.setitem(scale.SETTINGS, "epochs", 2)
+    result = scale.measure(20_000)
+    assert len(result["epoch_wall_s"]) == 2 and min(result["epoch_wall_s"]) > 0
+    assert result["test_rmse"] < result["rating_std"]

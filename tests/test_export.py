@@ -1,0 +1,185 @@
+"""``export``: a SavedModel that serves raw ids with TensorFlow alone, as the estimator does."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST, REPO_ROOT
+
+from skembedrec import EmbeddingRatingRegressor
+from skembedrec.datasets import make_ratings
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+UNKNOWN = {"int": 10**9, "str": "nobody"}
+
+# Runs in a fresh interpreter that imports TensorFlow and NumPy only.
+SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+queries = json.load(open(sys.argv[2]))
+dtype = tf.string if queries["kind"] == "str" else tf.int64
+ids = lambda values: tf.constant(values, dtype=dtype)
+plain = lambda t: [v.decode() if isinstance(v, bytes) else v for v in t.numpy().ravel().tolist()]
+out = {}
+for name, (users, items) in queries["pairs"].items():
+    out[name] = plain(model.signatures["predict"](user=ids(users), item=ids(items))["rating"])
+top = model.signatures["recommend"](user=ids(queries["users"]), k=tf.constant(5))
+out["top_items"] = [plain(row) for row in top["items"]]
+out["top_valid"] = top["valid"].numpy().tolist()
+out["top_ratings"] = top["ratings"].numpy().tolist()
+near = model.signatures["similar_items"](item=ids(queries["items"]), k=tf.constant(3))
+out["near_items"] = [plain(row) for row in near["items"]]
+out["near_sims"] = near["similarities"].numpy().tolist()
+out["modules"] = sorted(m for m in ("skembedrec", "scikeras") if m in sys.modules)
+json.dump(out, open(sys.argv[3], "w"))
+"""
+
+
+def _fit(kind):
+    X, y = make_ratings(n_users=40, n_items=50, n_ratings=1500, random_state=1)
+    if kind == "str":
+        X = X.assign(user_id="u" + X["user_id"].astype(str),
+                     item_id="i" + X["item_id"].astype(str))
+    # The ensemble with implicit feedback: every layer the default network has.
+    est = EmbeddingRatingRegressor(**{**FAST, "implicit": True, "n_estimators": 2,
+                                      "hidden_units": ()}).fit(X, y)
+    return est, X
+
+
+@pytest.fixture(scope="module", params=["int", "str"])
+def exported(request, tmp_path_factory):
+    kind = request.param
+    est, X = _fit(kind)
+    path = tmp_path_factory.mktemp(f"export_{kind}") / "served"
+    est.export(path)
+    return kind, est, X, path
+
+
+def _queries(kind, X):
+    known_users, known_items = X["user_id"].tolist()[:20], X["item_id"].tolist()[:20]
+    unknown = UNKNOWN[kind]
+    mixed_users = [unknown if i % 3 == 0 else u for i, u in enumerate(known_users)]
+    mixed_items = [unknown if i % 4 == 1 else v for i, v in enumerate(known_items)]
+    return {
+        "kind": kind,
+        "pairs": {"known": [known_users, known_items],
+                  "unknown": [[unknown] * 3, [unknown, known_items[0], unknown]],
+                  "mixed": [mixed_users, mixed_items]},
+        "users": [known_users[0], known_users[5], unknown, known_users[0]],
+        "items": known_items[:4],
+    }
+
+
+@pytest.fixture(scope="module")
+def served(exported, tmp_path_factory):
+    kind, _, X, path = exported
+    tmp = tmp_path_factory.mktemp(f"served_{kind}")
+    queries = _queries(kind, X)
+    (tmp / "q.json").write_text(json.dumps(queries))
+    subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp / "q.json"),
+                    str(tmp / "out.json")], check=True, env=ENV, timeout=300)
+    return queries, json.loads((tmp / "out.json").read_text())
+
+
+def test_served_without_skembedrec_or_scikeras(served):
+    _, out = served
+    assert out["modules"] == []
+
+
+def test_exported_predictions_equal_predict(exported, served):
+    _, est, _, _ = exported
+    queries, out = served
+    for name, (users, items) in queries["pairs"].items():
+        expected = est.predict(pd.DataFrame({"user_id": users, "item_id": items}))
+        np.testing.assert_allclose(out[name], expected, rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_exported_top_k_equals_recommend(exported, served):
+    _, est, _, _ = exported
+    queries, out = served
+    for row, user in enumerate(queries["users"]):
+        expected = est.recommend([user], n=5)
+        valid = np.array(out["top_valid"][row])
+        assert np.array(out["top_items"][row])[valid].tolist() == expected["item"].tolist()
+        np.testing.assert_allclose(np.array(out["top_ratings"][row])[valid],
+                                   expected["predicted_rating"], atol=1e-5)
+
+
+def test_exported_similar_items_equal_similar_items(exported, served):
+    _, est, _, _ = exported
+    queries, out = served
+    expected = est.similar_items(queries["items"], n=3)
+    assert np.concatenate(out["near_items"]).tolist() == expected["similar_item"].tolist()
+    np.testing.assert_allclose(np.concatenate(out["near_sims"]), expected["similarity"],
+                               atol=1e-9)
+
+
+def test_recommend_pads_when_the_user_has_seen_almost_everything(tmp_path):
+    X = pd.DataFrame({"user_id": [0] * 4 + [1] * 2, "item_id": [0, 1, 2, 3, 0, 1]})
+    est = EmbeddingRatingRegressor(**FAST).fit(X, [1, 2, 3, 4, 5, 4])
+    est.export(tmp_path / "m")
+    import tensorflow as tf
+
+    out = tf.saved_model.load(str(tmp_path / "m")).signatures["recommend"](
+        user=tf.constant([0, 1], tf.int64), k=tf.constant(3))
+    assert out["valid"].numpy().tolist() == [[False] * 3, [True, True, False]]
+    assert out["items"].numpy()[1, :2].tolist() == est.recommend([1], n=3)["item"].tolist()
+
+
+def test_saved_model_cli_lists_the_signatures(exported):
+    kind, _, _, path = exported
+    if kind != "int":
+        pytest.skip("the signatures are the same for both id kinds")
+    shown = subprocess.run(["saved_model_cli", "show", "--dir", str(path), "--all"],
+                           check=True, capture_output=True, text=True, env=ENV,
+                           timeout=300).stdout
+    for name in ("predict", "recommend", "similar_items", "serving_default"):
+        assert f"signature_def['{name}']" in shown
+    for name in ("inputs['user']", "inputs['item']", "inputs['k']", "outputs['rating']"):
+        assert name in shown
+
+
+def test_handle_unknown_error_is_kept(tmp_path, ratings):
+    import tensorflow as tf
+
+    X, y = ratings
+    est = EmbeddingRatingRegressor(**FAST, handle_unknown="error").fit(X, y)
+    est.export(tmp_path / "m")
+    predict = tf.saved_model.load(str(tmp_path / "m")).signatures["predict"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unknown user id"):
+        predict(user=tf.constant([10**9], tf.int64), item=tf.constant([1], tf.int64))
+
+
+def test_ids_without_a_lookup_table_kind_are_refused(tmp_path):
+    X = pd.DataFrame({"user_id": [0.5, 1.5, 2.5], "item_id": [1, 2, 3]})
+    est = EmbeddingRatingRegressor(**FAST).fit(X, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"user ids are of dtype float64.*int or str ids"):
+        est.export(tmp_path / "m")
+
+
+def test_example_http_server_answers_one_request(exported):
+    kind, est, X, path = exported
+    if kind != "str":
+        pytest.skip("one request is enough")
+    server = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "examples" / "serve_http.py"), str(path), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        url = server.stdout.readline().split()[-1]
+        users, items = X["user_id"].tolist()[:3], X["item_id"].tolist()[:3]
+        request = urllib.request.Request(
+            url + "/predict", data=json.dumps({"user": users, "item": items}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        np.testing.assert_allclose(answer["rating"], est.predict(X.head(3)), atol=1e-5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
