@@ -1,4 +1,8 @@
-"""Serve an exported skembedrec model over HTTP with the Python standard library.
+"""
+Serving an exported model over HTTP
+===================================
+
+Serve an exported skembedrec model over HTTP with the Python standard library.
 
 Export a fitted model first (:meth:`skembedrec.EmbeddingRatingRegressor.export`)::
 

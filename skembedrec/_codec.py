@@ -213,8 +213,17 @@ def _decode_column(spec: dict, arrays: dict[str, np.ndarray]) -> Any:
         values = np.empty(len(_list(payload["values"])), dtype=object)
         values[:] = [decode(v, arrays) for v in payload["values"]]
         na_value = pd.NA if payload["na"] == "NA" else np.nan
-        return pd.array(values, dtype=pd.StringDtype(payload["storage"], na_value))
+        return pd.array(values, dtype=_string_dtype(payload["storage"], na_value))
     raise ValueError(f"unknown tag {tag!r}")
+
+
+def _string_dtype(storage: str, na_value: Any) -> Any:
+    try:
+        return pd.StringDtype(storage, na_value)
+    except TypeError:
+        # pandas < 2.3 has no NaN-valued string dtype (pandas 3's default "str"): there,
+        # such a column is what pandas 2 makes of strings, an object column.
+        return pd.StringDtype(storage) if na_value is pd.NA else object
 
 
 def _decode_frame(spec: dict, arrays: dict[str, np.ndarray]) -> pd.DataFrame:

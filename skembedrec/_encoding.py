@@ -152,16 +152,17 @@ def _learn(ids: np.ndarray) -> OrdinalEncoder:
 
 
 def warn_if_columns_swapped(encoder: IdEncoder, users: np.ndarray, items: np.ndarray,
-                            user_col: object, item_col: object, sample: int = 1000) -> None:
+                            codes: np.ndarray, user_col: object, item_col: object,
+                            sample: int = 1000) -> None:
     """Warn when most pairs are unknown but would be known with the two columns swapped.
 
     Meant for plain arrays, whose column order is the only thing that says which column is
-    which (as scikit-learn warns when feature names do not match). Looks at the first
-    ``sample`` pairs only, so the check costs microseconds whatever the size of X.
+    which (as scikit-learn warns when feature names do not match). ``codes`` are the pairs'
+    codes from :meth:`IdEncoder.encode`; only the first ``sample`` pairs are looked at, and
+    looked up again only when most of them are unknown.
     """
-    users, items = users[:sample], items[:sample]
-    user_codes, item_codes = encoder.codes(users, items)
-    unknown = float(np.mean((user_codes == UNKNOWN) | (item_codes == UNKNOWN)))
+    users, items, codes = users[:sample], items[:sample], codes[:sample]
+    unknown = float(np.mean((codes[:, 0] == encoder.n_users) | (codes[:, 1] == encoder.n_items)))
     if unknown <= 0.5:
         return
     swapped_users, swapped_items = encoder.codes(items, users)

@@ -377,12 +377,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         users, items = self._check_pairs(X, reset=False)
-        if not isinstance(X, pd.DataFrame):
-            warn_if_columns_swapped(self.encoder_, users, items, self.user_col, self.item_col)
         codes = self.encoder_.encode(
             users, items, handle_unknown=self.handle_unknown,
             advice=". Set handle_unknown='fallback' to predict them from what is known.",
         )
+        if not isinstance(X, pd.DataFrame):
+            warn_if_columns_swapped(self.encoder_, users, items, codes, self.user_col,
+                                    self.item_col)
         return self._predict_from_codes(codes)
 
     def is_known(self, X: Any) -> np.ndarray:

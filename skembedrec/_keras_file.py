@@ -167,7 +167,7 @@ def _check_layer_sizes(layer: Any, path: str, id_rows: set[int], limits: Limits)
     for key, value in config.items():
         if isinstance(value, bool) or not isinstance(value, int):
             continue
-        rule = SIZE_RULES.get((name, key))
+        rule = SIZE_RULES.get((str(name), key))
         where = f"the layer {config.get('name')!r} ({name}) declares {key}={value}"
         if rule is None:
             raise refuse(path, f"{where}, a size skembedrec networks never set")
@@ -178,7 +178,7 @@ def _check_layer_sizes(layer: Any, path: str, id_rows: set[int], limits: Limits)
             raise refuse(path, f"{where}, outside 1..{limits.width} (the limit 'width')")
         if rule == "column" and value not in (0, 1):
             raise refuse(path, f"{where}; the id input has columns 0 and 1 only")
-    count = _WEIGHT_VALUES.get(name)
+    count = _WEIGHT_VALUES.get(str(name))
     try:
         return int(count(config)) if count is not None else 0
     except (KeyError, TypeError) as exc:

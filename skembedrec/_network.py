@@ -360,16 +360,54 @@ def factor_table(model: keras.Model, kind: str) -> np.ndarray:
     ensemble's averaged dot product. Without ``dot_product`` (the MLP tower alone) they are
     the raw embedding rows the tower reads.
     """
-    table = model.get_layer(f"{kind}_embedding")
+    if not isinstance(_layer(model, "dot"), MemberDots):
+        return model.get_layer(f"{kind}_embedding").get_weights()[0][:-1]
+    return _factor_rows(model, kind)[:-1]
+
+
+def _factor_rows(model: keras.Model, kind: str) -> np.ndarray:
+    """Every row's factor vector (see :func:`factor_table`), the reserved row included."""
     dots = _layer(model, "dot")
-    if not isinstance(dots, MemberDots):
-        return table.get_weights()[0][:-1]
     side = 0 if kind == "user" else 1
-    factors = keras.Model(model.input, dots.input[side])
-    codes = np.zeros((table.input_dim, 2), dtype=np.int32)
-    codes[:, side] = np.arange(table.input_dim, dtype=np.int32)
-    vectors = np.asarray(factors(codes, training=False)) / np.sqrt(dots.n_members)
-    return vectors[:-1]
+    n_rows = model.get_layer(f"{kind}_embedding").input_dim
+    codes = np.zeros((n_rows, 2), dtype=np.int32)
+    codes[:, side] = np.arange(n_rows, dtype=np.int32)
+    factors = keras.Model(model.input, dots.input[side])(codes, training=False)
+    return np.asarray(factors) / np.sqrt(dots.n_members)
+
+
+def additive_form(model: keras.Model) -> tuple[np.ndarray, ...] | None:
+    """The fitted network as ``U[u] @ V[i] + a[u] + b[i]``, or None when it has an MLP tower.
+
+    Without a tower every part of the prediction is either the dot product of a user's and
+    an item's factor vectors or a term of one id alone (biases, side-feature biases), so a
+    serving graph can score from four tables instead of running every layer. The tables
+    are read off the network itself, reserved rows included (shapes ``(n_users + 1, k)``,
+    ``(n_items + 1, k)``, ``(n_users + 1,)``, ``(n_items + 1,)``): the one-id terms from its
+    predictions against the reserved item and user. Float32 sums in another order: equal to
+    the network's output within about 1e-6.
+    """
+    if _layer(model, "concat") is not None:
+        return None
+    if isinstance(_layer(model, "dot"), MemberDots):
+        users, items = (_factor_rows(model, kind).astype(np.float64) for kind in ("user", "item"))
+    else:  # biases alone: no factors
+        users = np.zeros((model.get_layer("user_bias").input_dim, 1))
+        items = np.zeros((model.get_layer("item_bias").input_dim, 1))
+    reserved_user, reserved_item = len(users) - 1, len(items) - 1
+    serve = make_serving_function(model)
+
+    def predict(user_codes, item_codes):
+        codes = np.column_stack([user_codes, item_codes]).astype(np.int32)
+        return predict_codes(serve, codes)
+
+    all_users, all_items = np.arange(len(users)), np.arange(len(items))
+    user_terms = (predict(all_users, np.full(len(users), reserved_item))
+                  - users @ items[reserved_item])
+    both_reserved = user_terms[reserved_user]
+    item_terms = (predict(np.full(len(items), reserved_user), all_items)
+                  - items @ users[reserved_user] - both_reserved)
+    return users, items, user_terms, item_terms
 
 
 def make_serving_function(model: keras.Model) -> tf.types.experimental.ConcreteFunction:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,11 +183,14 @@ class EpochReport(keras.callbacks.Callback):
     epoch's time and training ratings per second. Keras' own progress bar (``verbose=2``)
     shows the loss in standardised units, the network's training target."""
 
-    def __init__(self, *, n_ratings: int, variance: float, last_epoch: int):
+    def __init__(self, *, n_ratings: int, variance: float, last_epoch: int,
+                 after_progress_bar: bool = False):
         super().__init__()
         self.n_ratings = n_ratings
         self.variance = variance
         self.last_epoch = last_epoch
+        # Keras' bar ends its line only on a terminal; elsewhere this line would run on.
+        self.newline = "\n" if after_progress_bar and not sys.stdout.isatty() else ""
         self.started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -196,7 +200,7 @@ class EpochReport(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         values = " - ".join(f"{key} {float(value) * self.variance:.4f}"
                             for key, value in (logs or {}).items())
-        print(f"Epoch {epoch + 1}/{self.last_epoch} - {seconds:.1f} s - "
+        print(f"{self.newline}Epoch {epoch + 1}/{self.last_epoch} - {seconds:.1f} s - "
               f"{self.n_ratings / max(seconds, 1e-9):,.0f} ratings/s - {values} (stars²)",
               flush=True)
 
@@ -347,7 +351,8 @@ def _run_epochs(keras_regressor, codes, scaled, weights, train, validation,
     callbacks = [copy.deepcopy(callback) for callback in config.callbacks]
     if config.verbose:
         callbacks.append(EpochReport(n_ratings=len(train), variance=variance,
-                                     last_epoch=before + config.epochs))
+                                     last_epoch=before + config.epochs,
+                                     after_progress_bar=config.verbose >= 2))
     validation_data: tuple | None = None
     stopper = None
     if validation is not None:

@@ -133,7 +133,7 @@ def check_architecture(n_factors: Any, epochs: Any, batch_size: Any, hidden_unit
                 f"The {name!r} parameter of EmbeddingRatingRegressor must be an int, not a "
                 f"bool. Got {value!r} instead."
             )
-    if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0
+    if not all(isinstance(u, Integral) and not isinstance(u, bool) and int(u) > 0
                for u in hidden_units):
         raise InvalidParameterError(
             "The 'hidden_units' parameter of EmbeddingRatingRegressor must be a tuple of "

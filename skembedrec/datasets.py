@@ -81,8 +81,8 @@ def make_ratings(
     --------
     >>> from skembedrec.datasets import make_ratings
     >>> X, y = make_ratings(n_users=10, n_items=20, n_ratings=50, random_state=0)
-    >>> X.shape, sorted(X.columns), y.between(1, 5).all()
-    ((50, 2), ['item_id', 'user_id'], np.True_)
+    >>> X.shape, sorted(X.columns), bool(y.between(1, 5).all())
+    ((50, 2), ['item_id', 'user_id'], True)
     """
     for name, value in (("n_users", n_users), ("n_items", n_items), ("n_ratings", n_ratings)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -354,6 +354,7 @@ def load_movielens_100k(
         FutureWarning, stacklevel=2,
     )
     bunch = fetch_movielens_100k(data_home=data_home, download_if_missing=download_if_missing)
+    assert isinstance(bunch, Bunch)  # return_X_y=False
     frame = bunch.frame.astype({"user_id": "int64", "item_id": "int64", "rating": "float64"})
     data, target = frame[["user_id", "item_id"]], frame["rating"]
     if not as_frame:

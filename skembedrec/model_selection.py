@@ -55,7 +55,7 @@ def _int_param(value: Any, name: str, minimum: int) -> int:
 def _fraction_param(value: Any, name: str) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a float in (0, 1); got {value!r}.")
-    if not 0 < value < 1:
+    if not 0 < float(value) < 1:
         raise ValueError(f"{name} must be a float in (0, 1); got {value}.")
     return float(value)
 
@@ -96,7 +96,7 @@ def _column(X: Any, name: Any, position: int, param: str) -> pd.Series:
     array = frame.to_numpy(dtype=object) if frame is not None else np.asarray(X)
     if array.ndim != 2:
         raise ValueError(f"X must be 2-D (a DataFrame or a 2-D array); got {array.ndim}-D.")
-    index = name if isinstance(name, Integral) and not isinstance(name, bool) else position
+    index = int(name) if isinstance(name, Integral) and not isinstance(name, bool) else position
     if not 0 <= index < array.shape[1]:
         raise ValueError(
             f"X has {array.shape[1]} column(s), so it has no column {index} ({param}). Pass a "
@@ -469,8 +469,8 @@ class PerUserTimeSplit(GroupsConsumerMixin, _TimeSplitter):
         if self.last_k is not None:
             _int_param(self.last_k, "last_k", 1)
         else:
-            _fraction_param(self.last_fraction, "last_fraction")
-            if self.n_splits * self.last_fraction >= 1:
+            fraction = _fraction_param(self.last_fraction, "last_fraction")
+            if self.n_splits * fraction >= 1:
                 raise ValueError(
                     f"n_splits * last_fraction must be below 1 so that ratings remain to train "
                     f"on; got {self.n_splits} * {self.last_fraction}."
@@ -498,6 +498,7 @@ class PerUserTimeSplit(GroupsConsumerMixin, _TimeSplitter):
         """
         self._check_params()
         _check_lengths(X, y, groups)
+        user_name: str | int
         if groups is not None:
             users, user_name = pd.Series(np.asarray(groups), copy=False), "groups"
         else:
@@ -520,7 +521,7 @@ class PerUserTimeSplit(GroupsConsumerMixin, _TimeSplitter):
         rank[order] = np.arange(order.size) - starts[codes[order]]
         n_user = counts[codes]
         block = (np.full_like(n_user, self.last_k) if self.last_k is not None
-                 else _fraction_count(self.last_fraction, n_user))
+                 else _fraction_count(float(self.last_fraction), n_user))  # type: ignore[arg-type]
         for i in range(self.n_splits):
             test_start = n_user - (self.n_splits - i) * block
             tested = test_start >= self.min_train

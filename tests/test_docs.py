@@ -26,6 +26,7 @@ so a block that reaches for the network fails at once instead of downloading.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -51,6 +52,9 @@ NOT_PYTHON = {"bash", "console", "shell", "sh", "text", "none", "json", "toml", 
               "html", "csv"}
 
 SKIP_RST = re.compile(r"^\s*\.\. skip-doctest:(.*)$")
+# ".. requires-module: NAME" before a block: it runs where the optional module is installed
+# (CI installs the extras) and is skipped, with that reason, elsewhere (tox -e oldest).
+REQUIRES_RST = re.compile(r"^\s*\.\. requires-module:\s*(\S+)\s*$")
 SKIP_MD = re.compile(r"^\s*<!--\s*skip-doctest:(.*?)-->\s*$")
 DIRECTIVE = re.compile(r"^(\s*)\.\. (?:code-block|code|sourcecode)::\s*(\S*)\s*$")
 EXPLICIT_MARKUP = re.compile(r"^\s*\.\. ")
@@ -221,10 +225,23 @@ print(f"=== ran {len(spec['blocks'])} blocks", flush=True)
 """
 
 
+def _required_module_is_installed(path: Path, block: Block) -> bool:
+    """False for a block under a ``requires-module`` marker whose module is missing."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    above = [line for line in lines[:block.line - 1] if line.strip()]
+    directive = next((n for n in range(len(above) - 1, -1, -1)
+                      if above[n].lstrip().startswith(".. code-block::")), None)
+    if directive is None or directive == 0:
+        return True
+    match = REQUIRES_RST.match(above[directive - 1])
+    return match is None or importlib.util.find_spec(match.group(1)) is not None
+
+
 def run_page(path: Path, tmp_path: Path, name: str | None = None,
              ) -> tuple[subprocess.CompletedProcess, int]:
     """Run the page's runnable blocks in a fresh process; returns it and the block count."""
-    runnable = [b for b in python_blocks(path) if b.skip is None]
+    runnable = [b for b in python_blocks(path)
+                if b.skip is None and _required_module_is_installed(path, b)]
     spec = tmp_path / "blocks.json"
     spec.write_text(json.dumps({"page": name or page_name(path), "path": str(path),
                                 "blocks": [asdict(b) for b in runnable]}), encoding="utf-8")

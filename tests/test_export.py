@@ -183,3 +183,28 @@ def test_example_http_server_answers_one_request(exported):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("settings", [
+    {"hidden_units": (8,)},  # a tower: the export runs the network's layers
+    {"hidden_units": (), "implicit": True, "n_estimators": 2, "with_features": True},
+], ids=["mlp-tower", "additive-with-side-features"])
+def test_both_serving_paths_equal_predict(tmp_path, settings):
+    """Without a tower, predict serves from tables read off the network (a few ops per
+    call); with one, it runs the network. Both give est.predict's ratings."""
+    import tensorflow as tf
+
+    X, y = make_ratings(n_users=40, n_items=50, n_ratings=1500, random_state=2)
+    settings = dict(settings)
+    features = None
+    if settings.pop("with_features", False):
+        features = pd.DataFrame({"age": np.arange(45) % 7, "group": list("ab" * 22 + "a")},
+                                index=pd.Index(range(45), name="user_id"))
+    est = EmbeddingRatingRegressor(**{**FAST, **settings}, user_features=features).fit(X, y)
+    est.export(tmp_path / "served")
+    predict = tf.saved_model.load(str(tmp_path / "served")).signatures["predict"]
+    users = np.r_[X["user_id"].to_numpy()[:30], [42, 10**6]]  # feature-only and unknown ids
+    items = np.r_[X["item_id"].to_numpy()[:30], [3, 10**6]]
+    out = predict(user=tf.constant(users, tf.int64), item=tf.constant(items, tf.int64))
+    np.testing.assert_allclose(out["rating"].numpy(),
+                               est.predict(np.column_stack([users, items])), atol=1e-5)
