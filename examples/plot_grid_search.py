@@ -6,9 +6,8 @@ Every constructor argument of :class:`~skembedrec.EmbeddingRatingRegressor` is a
 hyper-parameter that :class:`~sklearn.model_selection.GridSearchCV` can tune, with the usual
 scorers (``"neg_root_mean_squared_error"`` here). The best model is refitted on all the data.
 
-The data: MovieLens 100K (:func:`~skembedrec.datasets.fetch_movielens`) when it is already in
-the scikit-learn data home, otherwise synthetic ratings from
-:func:`~skembedrec.datasets.make_ratings`, so that the gallery builds offline. To switch to
+The data (:func:`~skembedrec.datasets.example_ratings`): MovieLens 100K when it is already
+cached, otherwise synthetic ratings, so that the gallery builds offline. To switch to
 MovieLens, download it once with ``fetch_movielens("100k")``, or run the script with a variant
 (``python plot_grid_search.py 1m``, downloaded if missing) or the path of a ``u.data`` file.
 """
@@ -19,32 +18,20 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow: no C++ log lines
 
 import sys
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec.datasets import fetch_movielens, make_ratings, read_ratings
+from skembedrec.datasets import example_ratings
 
 # Epochs per fit: SKEMBEDREC_EXAMPLE_EPOCHS (default 4, the estimator's own; tests use 1).
 EPOCHS = int(os.environ.get("SKEMBEDREC_EXAMPLE_EPOCHS", "4"))
 DATA = sys.argv[1] if len(sys.argv) > 1 else None  # a MovieLens variant or u.data path
 
-
-def load_ratings(source):
-    """MovieLens if cached or asked for (a variant or a u.data path), else synthetic ratings."""
-    if source is not None and Path(source).exists():
-        return read_ratings(source)
-    try:
-        ml = fetch_movielens(source or "100k", download_if_missing=source is not None)
-    except FileNotFoundError:  # not cached and not asked for: stay offline
-        return make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
-    return ml.data, ml.target
-
-
-X, y = load_ratings(DATA)
+ratings = example_ratings(DATA)
+X, y = ratings.data, ratings.target
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_state=0)
 
 # %%

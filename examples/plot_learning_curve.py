@@ -7,9 +7,8 @@ loss of every epoch (mean squared error in squared rating units, L2 penalty incl
 it shows whether more epochs would still help. ``verbose=2`` prints one line per epoch while
 training; ``verbose=1`` shows a progress bar instead.
 
-The data: MovieLens 100K (:func:`~skembedrec.datasets.fetch_movielens`) when it is already in
-the scikit-learn data home, otherwise synthetic ratings from
-:func:`~skembedrec.datasets.make_ratings`, so that the gallery builds offline. To switch to
+The data (:func:`~skembedrec.datasets.example_ratings`): MovieLens 100K when it is already
+cached, otherwise synthetic ratings, so that the gallery builds offline. To switch to
 MovieLens, download it once with ``fetch_movielens("100k")``, or run the script with a variant
 (``python plot_learning_curve.py 1m``, downloaded if missing) or the path of a ``u.data`` file.
 """
@@ -20,31 +19,19 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow: no C++ log lines
 
 import sys
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec.datasets import fetch_movielens, make_ratings, read_ratings
+from skembedrec.datasets import example_ratings
 
 # Epochs per fit: SKEMBEDREC_EXAMPLE_EPOCHS (default 4, the estimator's own; tests use 1).
 EPOCHS = int(os.environ.get("SKEMBEDREC_EXAMPLE_EPOCHS", "4"))
 DATA = sys.argv[1] if len(sys.argv) > 1 else None  # a MovieLens variant or u.data path
 
-
-def load_ratings(source):
-    """MovieLens if cached or asked for (a variant or a u.data path), else synthetic ratings."""
-    if source is not None and Path(source).exists():
-        return read_ratings(source)
-    try:
-        ml = fetch_movielens(source or "100k", download_if_missing=source is not None)
-    except FileNotFoundError:  # not cached and not asked for: stay offline
-        return make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
-    return ml.data, ml.target
-
-
-X, y = load_ratings(DATA)
+ratings = example_ratings(DATA)
+X, y = ratings.data, ratings.target
 print(f"{len(y):,} ratings, {X['user_id'].nunique()} users, {X['item_id'].nunique()} items")
 
 # %%

@@ -25,8 +25,8 @@ from . import _download, _movielens
 from ._arrays import sorted_unique
 
 __all__ = [
-    "fetch_movielens", "fetch_movielens_100k", "load_movielens_100k", "make_ratings",
-    "read_ratings",
+    "example_ratings", "fetch_movielens", "fetch_movielens_100k", "load_movielens_100k",
+    "make_ratings", "read_ratings",
 ]
 
 # <data_home>/movielens/ holds the archives as downloaded and their columnar copies.
@@ -560,6 +560,66 @@ def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
     path = Path(path)
     frame = _read_ratings_frame(path / "u.data" if path.is_dir() else path)
     return frame[["user_id", "item_id"]], frame["rating"]
+
+
+def example_ratings(source: str | os.PathLike | None = None, *,
+                    data_home: str | os.PathLike | None = None) -> Bunch:
+    """Ratings to try things on: MovieLens when asked for or already cached, else synthetic.
+
+    What the gallery examples run on, so that they build offline and switch to real data
+    with one argument. Nothing is downloaded unless a variant is named.
+
+    Parameters
+    ----------
+    source : str, path-like or None, default=None
+        None: MovieLens 100K if its archive is cached in ``data_home`` (see
+        :func:`fetch_movielens`), otherwise 20,000 synthetic ratings of 300 users on 400
+        items (:func:`make_ratings` with ``random_state=0``). A MovieLens variant name
+        (``"100k"``, ``"1m"``, ...): :func:`fetch_movielens`, downloading it if missing. The
+        path of a ``u.data`` file or its folder: :func:`read_ratings`, with the titles of
+        ``u.item`` or ``items.tsv`` beside it when there is one.
+    data_home : str or path-like, default=None
+        As in :func:`fetch_movielens`.
+
+    Returns
+    -------
+    ratings : Bunch
+        ``data`` (DataFrame ``user_id``, ``item_id``), ``target`` (the ratings), ``titles``
+        (Series of movie titles by item id, or None) and ``description`` (one line saying
+        which ratings these are).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ratings = example_ratings(data_home=tempfile.mkdtemp())  # nothing cached: synthetic
+    >>> ratings.data.shape, ratings.titles is None
+    ((20000, 2), True)
+    """
+    if source is not None and Path(source).exists():
+        X, y = read_ratings(source)
+        return Bunch(data=X, target=y, titles=_titles_beside(Path(source)),
+                     description=f"MovieLens ratings from {source}")
+    try:
+        ml = fetch_movielens(source or "100k", data_home=data_home,
+                             download_if_missing=source is not None)
+    except FileNotFoundError:  # not cached and not asked for: stay offline
+        X, y = make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
+        return Bunch(data=X, target=y, titles=None,
+                     description="synthetic ratings (make_ratings)")
+    return Bunch(data=ml.data, target=ml.target, titles=ml.movies["title"],
+                 description=f"MovieLens {source or '100k'} (fetch_movielens)")
+
+
+def _titles_beside(path: Path) -> pd.Series | None:
+    """Movie titles by item id from u.item (the official zip) or items.tsv next to u.data."""
+    folder = path if path.is_dir() else path.parent
+    if (folder / "u.item").is_file():
+        items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
+        return items.set_index(0)[1].rename("title").rename_axis("item_id")
+    if (folder / "items.tsv").is_file():
+        items = pd.read_csv(folder / "items.tsv", sep="\t")
+        return items.set_index("movie_id")["title"].rename_axis("item_id")
+    return None
 
 
 def _read_ratings_frame(path: Path) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skembedrec.datasets import make_ratings, read_ratings
+from skembedrec.datasets import example_ratings, make_ratings, read_ratings
 
 
 def test_read_ratings_reads_u_data_from_a_file_or_its_folder(tmp_path):
@@ -48,3 +48,14 @@ def test_make_ratings_has_latent_structure():
 def test_make_ratings_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_ratings(**kwargs)
+
+
+def test_example_ratings_offline_from_a_path_and_from_the_cache(ml100k_dir, tmp_path):
+    """What the gallery runs on: synthetic when nothing is cached (never a download), the
+    ratings and titles of a u.data path, and nothing else."""
+    synthetic = example_ratings(data_home=tmp_path)
+    assert synthetic.data.shape == (20_000, 2) and synthetic.titles is None
+    assert synthetic.description.startswith("synthetic")
+    real = example_ratings(ml100k_dir / "u.data")
+    assert real.data.shape == (100_000, 2) and real.target.between(1, 5).all()
+    assert real.titles.loc[1] == "Toy Story" and real.titles.index.name == "item_id"

@@ -46,6 +46,22 @@ def loaded(saved):
     return EmbeddingRatingRegressor.load(saved)
 
 
+def _with_keras_config(src, dst, edit):
+    """A copy of the model file ``src`` at ``dst`` whose Keras config.json ``edit`` changed."""
+    with zipfile.ZipFile(src) as zf:
+        model_bytes = zf.read("model.keras")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(model_bytes)) as zin, zipfile.ZipFile(buffer, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            zout.writestr(name, data)
+    return _rewrite(src, dst, replace={"model.keras": buffer.getvalue()})
+
+
 def _rewrite(src, dst, replace=None, add=None):
     """Copy the zip ``src`` to ``dst``, replacing and adding members (name -> bytes).
 
@@ -298,19 +314,11 @@ def test_keras_lambda_payload_is_refused_unexecuted(saved, tmp_path):
 
 
 def test_keras_config_naming_a_foreign_module_is_refused(saved, tmp_path):
-    with zipfile.ZipFile(saved) as zf:
-        model_bytes = zf.read("model.keras")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(model_bytes)) as zin, zipfile.ZipFile(buffer, "w") as zout:
-        for name in zin.namelist():
-            data = zin.read(name)
-            if name == "config.json":
-                config = json.loads(data)
-                config["config"]["layers"][1]["module"] = "os"
-                config["config"]["layers"][1]["class_name"] = "system"
-                data = json.dumps(config).encode()
-            zout.writestr(name, data)
-    bad = _rewrite(saved, tmp_path / "bad.skembedrec", replace={"model.keras": buffer.getvalue()})
+    def foreign(config):
+        config["config"]["layers"][1]["module"] = "os"
+        config["config"]["layers"][1]["class_name"] = "system"
+
+    bad = _with_keras_config(saved, tmp_path / "bad.skembedrec", foreign)
     with pytest.raises(ValueError, match=r"class 'system' \(module 'os'\)"):
         EmbeddingRatingRegressor.load(bad)
 
@@ -458,22 +466,13 @@ def test_a_config_declaring_huge_tables_is_refused_before_building(tmp_path, rat
     X, y = ratings
     est = EmbeddingRatingRegressor(**{**FAST, "implicit": True}).fit(X, y)
     est.save(tmp_path / "m.skembedrec")
-    with zipfile.ZipFile(tmp_path / "m.skembedrec") as zf:
-        model_bytes = zf.read("model.keras")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(model_bytes)) as zin, zipfile.ZipFile(buffer, "w") as zout:
-        for name in zin.namelist():
-            data = zin.read(name)
-            if name == "config.json":
-                config = json.loads(data)
-                for layer in config["config"]["layers"]:
-                    for key in ("input_dim", "n_rows"):
-                        if key in layer["config"]:
-                            layer["config"][key] = 20_000_000
-                data = json.dumps(config).encode()
-            zout.writestr(name, data)
-    bad = _rewrite(tmp_path / "m.skembedrec", tmp_path / "huge.skembedrec",
-                   replace={"model.keras": buffer.getvalue()})
+    def huge(config):
+        for layer in config["config"]["layers"]:
+            for key in ("input_dim", "n_rows"):
+                if key in layer["config"]:
+                    layer["config"][key] = 20_000_000
+
+    bad = _with_keras_config(tmp_path / "m.skembedrec", tmp_path / "huge.skembedrec", huge)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"huge\.skembedrec.*declares (input_dim|n_rows)="
