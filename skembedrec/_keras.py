@@ -80,11 +80,6 @@ def _build_network(config: NetworkConfig, distribute: str | None = None):
     return build_in_strategy(build_network, config, distribute=distribute)
 
 
-def network_config(regressor: TransformedTargetRegressor) -> NetworkConfig:
-    """The :class:`NetworkConfig` that ``regressor`` (from :func:`make_regressor`) builds."""
-    return regressor.regressor.get_params()["model__config"]
-
-
 def start_training(regressor: TransformedTargetRegressor, codes: np.ndarray,
                    targets: np.ndarray) -> KerasRegressor:
     """A fresh copy of ``regressor``'s ``KerasRegressor`` with its network built for data

@@ -29,6 +29,7 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,23 +227,22 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=_width(tables["user"]),
                             n_item_features=_width(tables["item"]), **config.architecture)
-    regressor = _make_regressor(network, config)
-    scaled = scaler.transform(ratings.reshape(-1, 1))[:, 0]
-    keras_regressor = start_training(regressor, codes[train], scaled[train])
-    model = keras_regressor.model_
-    set_training_pairs(model, *seen.nonzero())
-    for kind, table in tables.items():
-        set_feature_table(model, kind, table)
-    history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
-                                      validation, config, scaler=scaler, history={})
+
+    def write_feature_tables(model):
+        for kind, table in tables.items():
+            set_feature_table(model, kind, table)
+
+    regressor, history, best_epoch = _train_network(
+        network, config, codes, ratings, weights, (train, validation), scaler=scaler,
+        seen=seen, history={}, prepare=write_feature_tables)
     fill_untrained_rows(
-        model,
+        keras_model(regressor),
         np.bincount(codes[train, 0], minlength=encoder.n_users + 1)[:-1] > 0,
         np.bincount(codes[train, 1], minlength=encoder.n_items + 1)[:-1] > 0,
     )
     return Trained(
         encoder=encoder,
-        regressor=finish_training(regressor, scaler, keras_regressor),
+        regressor=regressor,
         rating_min=float(ratings.min()),
         rating_max=float(ratings.max()),
         seen=seen,
@@ -267,19 +267,14 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
                             n_user_features=n_side_features(old_model, "user"),
                             n_item_features=n_side_features(old_model, "item"),
                             **config.architecture)
-    regressor = _make_regressor(network, config)
-    scaled = scaler.transform(ratings.reshape(-1, 1))[:, 0]
-    keras_regressor = start_training(regressor, codes[train], scaled[train])
-    model = keras_regressor.model_
-    copy_learned_state(old_model, model)
-    set_training_pairs(model, *seen.nonzero())
-    history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
-                                      validation, config, scaler=scaler,
-                                      history=previous.history)
-    refresh_caches(model)
+    regressor, history, best_epoch = _train_network(
+        network, config, codes, ratings, weights, (train, validation), scaler=scaler,
+        seen=seen, history=previous.history,
+        prepare=lambda model: copy_learned_state(old_model, model))
+    refresh_caches(keras_model(regressor))
     return Trained(
         encoder=encoder,
-        regressor=finish_training(regressor, scaler, keras_regressor),
+        regressor=regressor,
         rating_min=min(previous.rating_min, float(ratings.min())),
         rating_max=max(previous.rating_max, float(ratings.max())),
         seen=seen,
@@ -289,6 +284,27 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
 
 
 # -- pieces ---------------------------------------------------------------------------------
+
+
+def _train_network(network: NetworkConfig, config: TrainingConfig, codes: np.ndarray,
+                   ratings: np.ndarray, weights: np.ndarray | None, split: tuple, *,
+                   scaler: StandardScaler, seen: sp.csr_array, history: dict[str, list[float]],
+                   prepare: Callable[[keras.Model], None],
+                   ) -> tuple[TransformedTargetRegressor, dict[str, list[float]], int | None]:
+    """Build the network, let ``prepare`` write what it needs (feature tables, a previous
+    fit's weights), hand it the training pairs of ``seen`` and train it.
+
+    Returns the fitted regressor, the history extended by this run and the best epoch.
+    """
+    train, validation = split
+    regressor = _make_regressor(network, config)
+    scaled = scaler.transform(ratings.reshape(-1, 1))[:, 0]
+    keras_regressor = start_training(regressor, codes[train], scaled[train])
+    prepare(keras_regressor.model_)
+    set_training_pairs(keras_regressor.model_, *seen.nonzero())
+    history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
+                                      validation, config, scaler=scaler, history=history)
+    return finish_training(regressor, scaler, keras_regressor), history, best_epoch
 
 
 def _make_regressor(network: NetworkConfig, config: TrainingConfig) -> TransformedTargetRegressor:

@@ -599,15 +599,16 @@ def example_ratings(source: str | os.PathLike | None = None, *,
         X, y = read_ratings(source)
         return Bunch(data=X, target=y, titles=_titles_beside(Path(source)),
                      description=f"MovieLens ratings from {source}")
+    variant = "100k" if source is None else os.fspath(source)
     try:
-        ml = fetch_movielens(source or "100k", data_home=data_home,
-                             download_if_missing=source is not None)
+        ml = fetch_movielens(variant, data_home=data_home, download_if_missing=source is not None)
     except FileNotFoundError:  # not cached and not asked for: stay offline
         X, y = make_ratings(n_users=300, n_items=400, n_ratings=20_000, random_state=0)
         return Bunch(data=X, target=y, titles=None,
                      description="synthetic ratings (make_ratings)")
+    assert isinstance(ml, Bunch)  # return_X_y=False
     return Bunch(data=ml.data, target=ml.target, titles=ml.movies["title"],
-                 description=f"MovieLens {source or '100k'} (fetch_movielens)")
+                 description=f"MovieLens {variant} (fetch_movielens)")
 
 
 def _titles_beside(path: Path) -> pd.Series | None:
