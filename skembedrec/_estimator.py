@@ -13,10 +13,10 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persistence, _recommend, _training
+from . import _defaults, _persistence, _recommend, _training
 from ._encoding import UNKNOWN, warn_if_columns_swapped
 from ._keras import keras_model
-from ._network import factor_table, make_serving_function, predict_codes
+from ._network import additive_form, factor_table, make_serving_function, predict_codes
 from ._validation import check_architecture, check_jit_compile, check_pairs, check_ratings
 
 
@@ -48,28 +48,48 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Add a learned bias per user and per item.
     dot_product : bool, default=True
         Add the dot product of the user and item embeddings (matrix factorisation).
-    implicit : bool, default=True
+    implicit : bool or "auto", default="auto"
         With ``dot_product``: add to each user's factors the normalised sum of learned
         vectors of the items the user rated in training, and to each item's factors the same
         over its raters (SVD++'s implicit feedback, on both sides). No effect without
-        ``dot_product``. Each step costs in proportion to the number of training ratings;
-        for tens of millions of ratings, ``implicit=False`` is much faster.
-    n_estimators : int, default=2
+        ``dot_product``. ``"auto"``: on from 30,000 up to 2,000,000 training ratings, off
+        outside (below, it overfits the few ratings; beyond, see the
+        Scaling guide: the sums are then refreshed only a few times per epoch, which is
+        unstable for items with tens of thousands of raters); resolved in ``implicit_``. A
+        warm start or ``partial_fit`` keeps the fitted value.
+    n_estimators : int or "auto", default="auto"
         With ``dot_product``: train this many independently initialised sets of
         embedding (and implicit) factors side by side in the columns of one network's
         tables, each with its own loss, and average their dot products. Averaging removes
         much of the seed-to-seed noise of a single model; each member adds ``n_factors``
-        columns to the tables (side features enter the first member only).
-    l2 : float, default=0.1
+        columns to the tables (side features enter the first member only). ``"auto"``:
+        2 up to 2,000,000 training ratings, 1 beyond (the noise averaged away is small
+        there, and a second member doubles the cost of every step); resolved in
+        ``n_estimators_``. A warm start or ``partial_fit`` keeps the fitted value.
+    l2 : float or "auto", default="auto"
         L2 penalty on the embedding and implicit vectors that each batch uses, per rating
-        (in standardised rating units). The biases are not penalised.
-    learning_rate : float, default=0.01
-        Adam learning rate.
-    batch_size : int, default=4096
-        Ratings per gradient step.
-    epochs : int, default=4
-        Passes over the training ratings. The defaults were tuned on a validation slice of
-        the MovieLens 100K training ratings, where more epochs start to overfit.
+        (in standardised rating units). The biases are not penalised. ``"auto"``: 0.1
+        up to 90,000 training ratings, then ``0.1 * sqrt(90000 / n_ratings)`` up to
+        2,000,000 (ids have more ratings each), 0.1 beyond, 0.3 below 30,000. Below
+        30,000 ratings the ``"auto"`` settings form a small-data regime that learns the
+        biases well and little else (``l2=0.3``, no implicit term, 10 epochs of batches
+        from 128, learning rate 0.01): on samples of MovieLens 100K the ML-100K defaults
+        lost to a damped-bias baseline there. Resolved in ``l2_``.
+    learning_rate : float or "auto", default="auto"
+        Adam learning rate. ``"auto"``: ``0.01 * sqrt(batch_size / 4096)`` (0.01 at the
+        batch size the defaults were tuned with on MovieLens 100K, then Adam's
+        square-root rule: 0.04 at 65,536), 0.01 below 30,000 ratings; resolved in
+        ``learning_rate_``.
+    batch_size : int or "auto", default="auto"
+        Ratings per gradient step. ``"auto"``: 4,096 up to 2,000,000 ratings, 65,536
+        beyond (per rating, a larger step costs less); below 30,000 ratings about 24 steps
+        per epoch, from 128 up; resolved in ``batch_size_``. Tables of more than 65,536 rows (and
+        more rows than a batch has ratings) are updated only where the batch touches them
+        (see the Scaling guide).
+    epochs : int or "auto", default="auto"
+        Passes over the training ratings. ``"auto"``: 4 (tuned on a validation slice of the
+        MovieLens 100K training ratings, where more epochs start to overfit), 10 below
+        30,000 ratings (the small-data regime, see ``l2``); resolved in ``epochs_``.
     handle_unknown : {"fallback", "error"}, default="fallback"
         What ``predict`` does with user or item ids not seen during fit. ``"fallback"``
         predicts from what is known: the item for an unknown user, the user for an unknown
@@ -164,6 +184,18 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     best_epoch_ : int or None
         With ``early_stopping``: the epoch (1-based, counted as in ``history_``) whose
         weights were kept; None when the last training run had no validation slice.
+    batch_size_ : int
+        The batch size of the last fit (``batch_size`` resolved for its number of ratings).
+    learning_rate_ : float
+        The learning rate of the last fit (``learning_rate`` resolved).
+    n_estimators_ : int
+        The number of ensemble members of the network (``n_estimators`` resolved).
+    implicit_ : bool
+        Whether the network has implicit feedback (``implicit`` resolved).
+    l2_ : float
+        The L2 penalty of the last fit (``l2`` resolved).
+    epochs_ : int
+        The epochs of the last fit (``epochs`` resolved; 1 for ``partial_fit``).
     seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
         The (user code, item code) pairs rated in training; ``recommend`` skips them.
 
@@ -207,12 +239,12 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "embedding_dropout": [Interval(Real, 0, 1, closed="left")],
         "use_bias": ["boolean"],
         "dot_product": ["boolean"],
-        "implicit": ["boolean"],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "implicit": ["boolean", StrOptions({"auto"})],
+        "n_estimators": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "l2": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "handle_unknown": [StrOptions({"fallback", "error"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -239,12 +271,12 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         embedding_dropout: float = 0.1,
         use_bias: bool = True,
         dot_product: bool = True,
-        implicit: bool = True,
-        n_estimators: int = 2,
-        l2: float = 0.1,
-        learning_rate: float = 0.01,
-        batch_size: int = 4096,
-        epochs: int = 4,
+        implicit: bool | str = "auto",
+        n_estimators: int | str = "auto",
+        l2: float | str = "auto",
+        learning_rate: float | str = "auto",
+        batch_size: int | str = "auto",
+        epochs: int | str = "auto",
         handle_unknown: str = "fallback",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -429,6 +461,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         state = dict(super().__getstate__())  # a copy: pickling must not change self
         state.pop("_serve", None)
+        state.pop("_scores", None)
         if "regressor_" in state:
             regressor = state["regressor_"]
             state["regressor_"] = {"state": fitted_regressor_state(regressor),
@@ -448,7 +481,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 packed["keras"], "the pickled EmbeddingRatingRegressor",
                 id_rows=(encoder.n_users + 1, encoder.n_items + 1), limits=DEFAULT_LIMITS)
             state["regressor_"] = restore_fitted_regressor(packed["state"], model)
-            state["_serve"] = None
+            state["_serve"] = state["_scores"] = None
         super().__setstate__(state)
 
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
@@ -501,7 +534,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             encoder=self.encoder_,
             handle_unknown=self.handle_unknown,
             seen=self.seen_,
-            serve=self._serving_function(),
+            # Built on first use: nothing is computed or cached for a request that fails.
+            score=lambda user_codes: self._item_scores()(user_codes),
             rate_codes=self._predict_from_codes,
         )
 
@@ -819,7 +853,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 del self.feature_names_in_
         return pairs
 
-    def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int, continue_: bool,
+    def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int | str, continue_: bool,
                early_stopping: bool) -> None:
         """Fit anew, or continue the fitted network (``continue_``); see :mod:`._training`."""
         continuing = continue_ and hasattr(self, "regressor_")
@@ -828,9 +862,20 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         users, items, ratings, weights = _training.drop_zero_weight(
             users, items, ratings, sample_weight
         )
-        check_architecture(self.n_factors, epochs, self.batch_size, self.hidden_units)
+        settings = _defaults.resolve({"batch_size": self.batch_size,
+                                      "learning_rate": self.learning_rate,
+                                      "n_estimators": self.n_estimators,
+                                      "implicit": self.implicit, "l2": self.l2,
+                                      "epochs": epochs}, len(ratings))
+        epochs = settings["epochs"]
+        if continuing:  # the architecture of the fitted network stays
+            for name in ("n_estimators", "implicit"):
+                if getattr(self, name) == _defaults.AUTO:
+                    settings[name] = getattr(self, f"{name}_")
+        check_architecture(self.n_factors, epochs, settings["batch_size"], self.hidden_units)
         check_jit_compile(self.jit_compile, self.random_state)
-        config = self._training_config(epochs=int(epochs), early_stopping=early_stopping)
+        config = self._training_config(epochs=int(epochs), early_stopping=early_stopping,
+                                       settings=settings)
         if continuing:
             trained = _training.train_more(self._fitted_state(), users, items, ratings,
                                            weights, config)
@@ -847,9 +892,16 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = len(self.history_["loss"])
         self.best_epoch_ = trained.best_epoch
         self.seen_ = trained.seen
+        self.batch_size_ = int(settings["batch_size"])
+        self.learning_rate_ = float(settings["learning_rate"])
+        self.n_estimators_ = int(settings["n_estimators"])
+        self.implicit_ = bool(settings["implicit"])
+        self.l2_ = float(settings["l2"])
+        self.epochs_ = int(epochs)
         self._serve = None
 
-    def _training_config(self, *, epochs: int, early_stopping: bool) -> _training.TrainingConfig:
+    def _training_config(self, *, epochs: int, early_stopping: bool,
+                         settings: dict[str, Any]) -> _training.TrainingConfig:
         return _training.TrainingConfig(
             architecture={
                 "n_factors": int(self.n_factors),  # Keras refuses numpy ints (np.arange grids)
@@ -858,14 +910,14 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 "embedding_dropout": float(self.embedding_dropout),
                 "use_bias": bool(self.use_bias),
                 "dot_product": bool(self.dot_product),
-                "implicit": bool(self.implicit),
-                "n_estimators": int(self.n_estimators),
-                "l2": float(self.l2),
-                "learning_rate": float(self.learning_rate),
+                "implicit": bool(settings["implicit"]),
+                "n_estimators": int(settings["n_estimators"]),
+                "l2": float(settings["l2"]),
+                "learning_rate": float(settings["learning_rate"]),
                 "jit_compile": bool(self.jit_compile),
             },
             epochs=epochs,
-            batch_size=int(self.batch_size),
+            batch_size=int(settings["batch_size"]),
             random_state=self.random_state,
             verbose=self.verbose,
             distribute=self.distribute,
@@ -889,6 +941,19 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         if getattr(self, "_serve", None) is None:
             self._serve = make_serving_function(self.model_)
         return self._serve
+
+    def _item_scores(self):
+        """Scores of every item for blocks of user codes (for ``recommend``): from the
+        additive form of a tower-less network, else from the network itself. Cached with the
+        serving function it is read from."""
+        serve = self._serving_function()
+        cached = getattr(self, "_scores", None)
+        if cached is None or cached[0] is not serve:
+            tables = additive_form(self.model_)
+            score = (_recommend.network_scores(serve, self.n_items_) if tables is None
+                     else _recommend.additive_scores(tables, self.n_items_))
+            self._scores = (serve, score)
+        return self._scores[1]
 
     def _predict_from_codes(self, codes: np.ndarray) -> np.ndarray:
         scaled = predict_codes(self._serving_function(), codes)

@@ -89,7 +89,10 @@ def start_training(regressor: TransformedTargetRegressor, codes: np.ndarray,
     of early stopping, and it rebuilds the model where warm starts must keep it.
     """
     keras_regressor = clone(regressor.regressor)
-    keras_regressor.initialize(codes, targets)
+    # scikeras validates (and casts to float) what it is given: one row is enough for its
+    # metadata, and spares a float64 copy of all the codes.
+    keras_regressor.initialize(codes[:1], np.asarray(targets[:1], dtype=np.float64))
+    keras_regressor.X_shape_ = (len(codes), codes.shape[1])
     return keras_regressor
 
 

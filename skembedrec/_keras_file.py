@@ -37,11 +37,15 @@ _PACKAGE_PREFIX = "skembedrec>"
 ALLOWED_KERAS_CLASSES: dict[str | None, frozenset[str]] = {
     "keras": frozenset({"DTypePolicy"}),
     "keras.layers": frozenset({"InputLayer", "Dense", "Dropout", "Concatenate", "Add"}),
-    "keras.src.models.functional": frozenset({"Functional"}),
     "keras.initializers": frozenset({"GlorotUniform", "RandomUniform", "Zeros"}),
-    "keras.optimizers": frozenset({"Adam"}),
     "keras.metrics": frozenset({"MeanSquaredError"}),
     None: frozenset({"__keras_tensor__"}),
+}
+# What files written before the row-sparse optimizer (skembedrec._optimization) contain
+# instead of its RatingModel and RowSparseAdam; they still load.
+LEGACY_KERAS_CLASSES: dict[str | None, frozenset[str]] = {
+    "keras.src.models.functional": frozenset({"Functional"}),
+    "keras.optimizers": frozenset({"Adam"}),
 }
 
 # Every integer in a layer's config must have a rule here, keyed by class name and config
@@ -77,8 +81,9 @@ _BYTES_PER_VALUE = 4
 def package_classes() -> dict[str, type]:
     """The package's own Keras classes by name (imported here: it also registers them)."""
     from ._layers import LAYER_CLASSES
+    from ._optimization import KERAS_CLASSES
 
-    return {cls.__name__: cls for cls in LAYER_CLASSES}
+    return {cls.__name__: cls for cls in LAYER_CLASSES + KERAS_CLASSES}
 
 
 def model_bytes(model: keras.Model) -> bytes:
@@ -145,7 +150,8 @@ def check_config(config: Any, path: str, *, id_rows: set[int], limits: Limits,
 
 def _check_class(node: dict, package: dict[str, type], path: str) -> None:
     module, name = node.get("module"), node.get("class_name")
-    if name in ALLOWED_KERAS_CLASSES.get(module, ()):
+    if name in ALLOWED_KERAS_CLASSES.get(module, ()) or name in LEGACY_KERAS_CLASSES.get(
+            module, ()):
         return
     cls = package.get(name) if isinstance(name, str) else None
     if (cls is not None and module == cls.__module__

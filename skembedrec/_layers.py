@@ -7,6 +7,8 @@ names them and :func:`keras.saving.load_model` finds them; :data:`LAYER_CLASSES`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -51,23 +53,28 @@ class ImplicitFeedback(keras.layers.Layer):
     matrix factorisation plateau on MovieLens. Rows with no pairs (such as the reserved
     unknown-id row) get a zero vector.
 
-    The pairs are not weights of the layer: the estimator stores the training pairs once
-    (``seen_``) and hands them over with :meth:`set_pairs` before training. A saved or
-    pickled model serves from :attr:`cached_vectors`, the vector of every row stored by
-    :meth:`refresh_cache` at the end of training; any training step marks that cache stale,
-    so an inference call during training (validation) computes the vectors afresh.
+    With ``A`` the normalised pair matrix and ``Y`` the vector table (:attr:`embeddings`),
+    the sums are ``A @ Y``, stored in :attr:`cached_vectors`. The pairs are not weights of
+    the layer: the estimator stores the training pairs once (``seen_``) and hands them over
+    with :meth:`set_pairs`, which also computes the sums. A saved or pickled model serves
+    from the stored sums.
 
-    Training multiplies the pair matrix, held as a CSR sparse matrix, by the vector table
-    each step and looks the batch's rows up in the product. The gradient goes through a
-    second CSR matrix, the transpose, built once in :meth:`set_pairs`: TensorFlow's own
-    gradient of the CSR product (a transposed product) sums in a thread-dependent order, so
-    two seeded fits would differ in the last bits; this one is deterministic and about twice
-    as fast. XLA cannot compile the CSR product, so with ``xla=True`` a small, dense pair
-    matrix (at most 2**24 cells and denser than 1/64) is multiplied as a dense matrix, and
-    larger ones are gathered.
+    Training has two modes. On a :meth:`schedule` (what ``fit`` uses) the layer reads its
+    stored sums, exact for the current ``Y`` because ``Y`` only changes at a refresh:
+    :meth:`collect` gathers the gradient reaching the sums row by row and, when a refresh is
+    due, returns the gradient of ``Y``, ``A.T @ collected`` (one sparse product), for the
+    optimizer to apply; :meth:`refresh_if` then recomputes the sums. Without a schedule
+    (distributed training) each training call computes ``A @ Y`` afresh and differentiates
+    through it, and an inference call after it computes the sums again
+    (:attr:`cache_is_fresh`).
+
+    The products use CSR matrices built once in :meth:`set_pairs`, one for ``A`` and one for
+    its transpose: TensorFlow's gradient of the CSR product sums in a thread-dependent
+    order, so two seeded fits would differ in the last bits. XLA cannot compile the CSR
+    product, so with ``xla=True`` a small, dense pair matrix (at most 2**24 cells and denser
+    than 1/64) is multiplied as a dense matrix, and larger ones are gathered and summed by
+    segment (memory ∝ pairs x ``output_dim`` while it runs).
     """
-
-    _MAX_DENSE_CELLS = 2**24
 
     def __init__(self, n_rows: int, n_columns: int, output_dim: int, *,
                  l2: float = 0.0, xla: bool = False, **kwargs):
@@ -77,6 +84,7 @@ class ImplicitFeedback(keras.layers.Layer):
         self.n_columns = int(n_columns)
         self.output_dim = int(output_dim)
         self.l2 = float(l2)
+        object.__setattr__(self, "_schedule", None)
         self.set_pairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def build(self, input_shape):
@@ -98,15 +106,61 @@ class ImplicitFeedback(keras.layers.Layer):
         counts = np.bincount(pairs[:, 0], minlength=self.n_rows)
         weights = (1.0 / np.sqrt(counts[pairs[:, 0]])).astype("float32")
         transposed = np.lexsort((pairs[:, 0], pairs[:, 1]))
+        matrices = ((pairs, weights, (self.n_rows, self.n_columns)),
+                    (pairs[transposed][:, ::-1], weights[transposed],
+                     (self.n_columns, self.n_rows)))
         # Plain attributes, set around Keras' tracking: they are not weights to be saved.
-        object.__setattr__(self, "_pairs", (
-            tf.constant(pairs), tf.constant(weights),
-            tf.constant(pairs[transposed][:, ::-1].copy()), tf.constant(weights[transposed]),
+        object.__setattr__(self, "_pairs", tuple(
+            _PairMatrix(indices, values, shape, csr=not self.xla)
+            for indices, values, shape in matrices))
+
+    def schedule(self, every: int, steps_per_epoch: int) -> None:
+        """Train on the stored sums (computed now from the pairs of :meth:`set_pairs`),
+        refreshed every ``every`` steps and at the end of each epoch of ``steps_per_epoch``."""
+        object.__setattr__(self, "_schedule", _Schedule(
+            every=int(every), steps_per_epoch=int(steps_per_epoch),
+            collected=tf.Variable(tf.zeros((self.n_rows, self.output_dim)), trainable=False),
+            step=tf.Variable(tf.constant(0, tf.int64), trainable=False),
         ))
+        self.refresh_cache()
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Whether training reads the stored sums (see :meth:`schedule`)."""
+        return self._schedule is not None
+
+    def collect(self, gradient) -> tuple[tf.Tensor, tf.IndexedSlices]:
+        """Add one step's gradient of the stored sums; returns whether a refresh is due and
+        the gradient of the vector table (every row when due, no row otherwise)."""
+        schedule = self._schedule
+        if isinstance(gradient, tf.IndexedSlices):
+            schedule.collected.scatter_add(gradient)
+        else:
+            schedule.collected.assign_add(gradient)
+        position = (schedule.step.assign_add(1) - 1) % schedule.steps_per_epoch + 1
+        due = tf.logical_or(position % schedule.every == 0,
+                            position == schedule.steps_per_epoch)
+        values, rows = tf.cond(
+            due,
+            lambda: (self._pairs[1].times(tf.convert_to_tensor(schedule.collected)),
+                     tf.range(self.n_columns, dtype=tf.int64)),
+            lambda: (tf.zeros((0, self.output_dim)), tf.zeros((0,), tf.int64)),
+        )
+        return due, tf.IndexedSlices(values, rows, (self.n_columns, self.output_dim))
+
+    def refresh_if(self, due) -> None:
+        """After the optimizer step: recompute the sums and clear the collected gradient
+        when ``due``."""
+        def refresh():
+            self.refresh_cache()
+            self._schedule.collected.assign(tf.zeros((self.n_rows, self.output_dim)))
+            return tf.constant(True)
+
+        tf.cond(due, refresh, lambda: tf.constant(False))
 
     def refresh_cache(self) -> None:
-        """Store the vector of every row for inference (after training)."""
-        self.cached_vectors.assign(self._all_rows(tf.convert_to_tensor(self.embeddings)))
+        """Store the vector of every row (after training, or after the table changed)."""
+        self.cached_vectors.assign(self._pairs[0].times(tf.convert_to_tensor(self.embeddings)))
         self.cache_is_fresh.assign(1.0)
 
     def compute_output_shape(self, input_shape):
@@ -114,41 +168,31 @@ class ImplicitFeedback(keras.layers.Layer):
 
     def call(self, codes, training=None):
         codes = tf.cast(codes, tf.int64)
-        embeddings = tf.convert_to_tensor(self.embeddings)
-        if not training:
+        if training and self.is_scheduled:
+            vectors = tf.gather(tf.convert_to_tensor(self.cached_vectors), codes)
+        elif training:
+            self.cache_is_fresh.assign(0.0)
+            vectors = tf.gather(self._all_rows(tf.convert_to_tensor(self.embeddings)), codes)
+        else:
             vectors = tf.cond(
                 self.cache_is_fresh > 0,
                 lambda: tf.gather(tf.convert_to_tensor(self.cached_vectors), codes),
-                lambda: self._fresh_rows(codes, embeddings),
+                lambda: tf.gather(self._all_rows(tf.convert_to_tensor(self.embeddings)),
+                                  codes),
             )
-        else:
-            self.cache_is_fresh.assign(0.0)
-            vectors = self._fresh_rows(codes, embeddings)
         if training and self.l2 > 0:
             self.add_loss(self.l2 * ops.mean(ops.sum(ops.square(vectors), axis=-1)))
         return vectors
 
-    def _fresh_rows(self, codes, embeddings):
-        """The vectors of ``codes`` computed from the current weights (see the class doc)."""
-        if not self.xla:
-            return tf.gather(self._all_rows(embeddings), codes)
-        indices, weights = self._pairs[:2]
-        cells = self.n_rows * self.n_columns
-        if cells <= min(64 * int(indices.shape[0]), self._MAX_DENSE_CELLS):
-            dense = tf.scatter_nd(indices, weights, (self.n_rows, self.n_columns))
-            return tf.gather(tf.matmul(dense, embeddings), codes)
-        return _gathered_rows(codes, indices, weights, embeddings)
-
     def _all_rows(self, embeddings):
-        indices, weights, transposed_indices, transposed_weights = self._pairs
-        shape = (self.n_rows, self.n_columns)
+        """``A @ embeddings``, differentiable (its gradient is the transposed product)."""
+        forward, backward = self._pairs
 
         @tf.custom_gradient
         def product(table):
             def gradient(upstream):
-                return _csr_product(transposed_indices, transposed_weights, shape[::-1],
-                                    tf.convert_to_tensor(upstream))
-            return _csr_product(indices, weights, shape, table), gradient
+                return backward.times(tf.convert_to_tensor(upstream))
+            return forward.times(table), gradient
 
         return product(embeddings)
 
@@ -159,24 +203,40 @@ class ImplicitFeedback(keras.layers.Layer):
         }
 
 
-def _csr_product(indices, weights, shape, dense):
-    """The sparse matrix ``(indices, weights)`` of ``shape`` times ``dense``; indices sorted."""
-    matrix = tf.raw_ops.SparseTensorToCSRSparseMatrix(
-        indices=indices, values=weights, dense_shape=tf.constant(shape, tf.int64))
-    return tf.raw_ops.SparseMatrixMatMul(a=matrix, b=dense)
+@dataclass(frozen=True)
+class _Schedule:
+    every: int
+    steps_per_epoch: int
+    collected: tf.Variable
+    step: tf.Variable
 
 
-def _gathered_rows(codes, indices, weights, embeddings):
-    # Pairs are sorted by row, so each distinct code's pairs are one contiguous range.
-    distinct, position = tf.unique(codes)
-    rows = indices[:, 0]
-    ranges = tf.ragged.range(tf.searchsorted(rows, distinct, side="left"),
-                             tf.searchsorted(rows, distinct, side="right"))
-    pairs = ranges.flat_values
-    terms = tf.gather(embeddings, tf.gather(indices[:, 1], pairs))
-    terms *= tf.gather(weights, pairs)[:, None]
-    sums = tf.math.unsorted_segment_sum(terms, ranges.value_rowids(), tf.size(distinct))
-    return tf.gather(sums, position)
+class _PairMatrix:
+    """A sparse matrix, given by its (row-sorted) indices and values, times dense tables."""
+
+    _MAX_DENSE_CELLS = 2**24
+
+    def __init__(self, indices: np.ndarray, values: np.ndarray, shape: tuple[int, int], *,
+                 csr: bool):
+        self.shape = shape
+        self.indices = tf.constant(indices.astype(np.int64))
+        self.values = tf.constant(values)
+        self.csr = csr
+
+    def times(self, table):
+        """This matrix times ``table`` (shape ``(shape[1], k)``)."""
+        if self.csr:
+            # Built in the graph each time: a CSR matrix built eagerly and captured loses
+            # the shape information the product needs.
+            matrix = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+                indices=self.indices, values=self.values,
+                dense_shape=tf.constant(self.shape, tf.int64))
+            return tf.raw_ops.SparseMatrixMatMul(a=matrix, b=table)
+        n_pairs = int(self.indices.shape[0])
+        if self.shape[0] * self.shape[1] <= min(64 * n_pairs, self._MAX_DENSE_CELLS):
+            return tf.matmul(tf.scatter_nd(self.indices, self.values, self.shape), table)
+        terms = tf.gather(table, self.indices[:, 1]) * self.values[:, None]
+        return tf.math.unsorted_segment_sum(terms, self.indices[:, 0], self.shape[0])
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

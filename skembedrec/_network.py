@@ -28,6 +28,7 @@ from ._layers import (
     PadColumns,
     PenalizedEmbedding,
 )
+from ._optimization import RatingModel, RowSparseAdam, refresh_interval
 
 # Embedding tables beyond this many float32 values (8 GiB) are refused before allocation.
 MAX_TABLE_VALUES = 2**31
@@ -160,8 +161,9 @@ def build_network(config: NetworkConfig) -> keras.Model:
             "dot_product or use_bias."
         )
     rating = parts[0] if len(parts) == 1 else keras.layers.Add(name="rating")(parts)
-    model = keras.Model(ids, rating, name="embedding_rating_network")
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse",
+    model = RatingModel(ids, rating, name="embedding_rating_network")
+    model.compile(optimizer=RowSparseAdam(config.learning_rate,
+                                          row_sparse=not config.jit_compile), loss="mse",
                   weighted_metrics=[keras.metrics.MeanSquaredError(name="mse")])
     return model
 
@@ -197,14 +199,24 @@ def _with_side_features(codes, vectors, *, n_rows: int, n_features: int, kind: s
 # -- data that lives in the graph -------------------------------------------------------------
 
 
-def set_training_pairs(model: keras.Model, user_codes: np.ndarray,
-                       item_codes: np.ndarray) -> None:
-    """Give the implicit-feedback layers (if any) the training (user, item) code pairs."""
+def set_training_pairs(model: keras.Model, user_codes: np.ndarray, item_codes: np.ndarray, *,
+                       epoch: tuple[int, int] | None = None) -> None:
+    """Give the implicit-feedback layers (if any) the training (user, item) code pairs.
+
+    With ``epoch`` = ``(n_ratings, batch_size)`` of the coming training epochs, the layers
+    are also put on the training schedule of :mod:`._optimization`: their sums are
+    refreshed every :func:`~._optimization.refresh_interval` steps and at the end of each
+    epoch. Without it (distributed training) training computes the sums at every step.
+    """
     for kind, rows, columns in (("user", user_codes, item_codes),
                                 ("item", item_codes, user_codes)):
         layer = _layer(model, f"{kind}_implicit")
         if layer is not None:
             layer.set_pairs(rows, columns)
+            if epoch is not None:
+                n_ratings, batch_size = epoch
+                layer.schedule(refresh_interval(n_ratings, batch_size),
+                               steps_per_epoch=max(1, -(-n_ratings // batch_size)))
 
 
 def set_feature_table(model: keras.Model, kind: str, table: np.ndarray | None) -> None:

@@ -271,7 +271,6 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
         seen=seen, history=previous.history,
         prepare=lambda model: copy_learned_state(old_model, model))
-    refresh_caches(keras_model(regressor))
     return Trained(
         encoder=encoder,
         regressor=regressor,
@@ -298,12 +297,19 @@ def _train_network(network: NetworkConfig, config: TrainingConfig, codes: np.nda
     """
     train, validation = split
     regressor = _make_regressor(network, config)
-    scaled = scaler.transform(ratings.reshape(-1, 1))[:, 0]
+    # float32, the dtype Keras trains in: no second copy of the ratings during training.
+    scaled = scaler.transform(ratings.reshape(-1, 1))[:, 0].astype(np.float32)
+    n_train = len(scaled[train])
     keras_regressor = start_training(regressor, codes[train], scaled[train])
     prepare(keras_regressor.model_)
-    set_training_pairs(keras_regressor.model_, *seen.nonzero())
+    # Distributed and XLA training compute the implicit sums at every step (the refresh's
+    # variable updates run per replica; XLA has no CSR product).
+    scheduled = not (config.distribute or config.architecture.get("jit_compile"))
+    epoch = (n_train, config.batch_size) if scheduled else None
+    set_training_pairs(keras_regressor.model_, *seen.nonzero(), epoch=epoch)
     history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
                                       validation, config, scaler=scaler, history=history)
+    refresh_caches(keras_regressor.model_)
     return finish_training(regressor, scaler, keras_regressor), history, best_epoch
 
 
@@ -340,8 +346,9 @@ def _concat(ids: np.ndarray, extra: np.ndarray) -> np.ndarray:
 
 
 def _split(n: int, config: TrainingConfig):
+    # All rows as a slice: indexing with it gives views, not copies of the data.
     if not config.early_stopping:
-        return np.arange(n), None
+        return slice(0, n), None
     return validation_split(n, config.validation_fraction, config.random_state)
 
 
@@ -366,7 +373,7 @@ def _run_epochs(keras_regressor, codes, scaled, weights, train, validation,
     before = len(history.get("loss", []))
     callbacks = [copy.deepcopy(callback) for callback in config.callbacks]
     if config.verbose:
-        callbacks.append(EpochReport(n_ratings=len(train), variance=variance,
+        callbacks.append(EpochReport(n_ratings=len(scaled[train]), variance=variance,
                                      last_epoch=before + config.epochs,
                                      after_progress_bar=config.verbose >= 2))
     validation_data: tuple | None = None

@@ -47,13 +47,24 @@ def make_ratings(
     n_factors: int = 8,
     noise: float = 0.5,
     random_state: int | np.random.RandomState | None = None,
+    *,
+    compact: bool = False,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Generate 1-5 star ratings from latent user and item factors.
 
     Each rating is ``round(3.5 + b_u + b_i + p_u . q_i + noise)`` clipped to 1..5, where
     ``p_u`` and ``q_i`` are Gaussian factors of size ``n_factors`` and ``b_u``, ``b_i``
-    Gaussian biases. Users and items are drawn with a long-tailed (Zipf-like) activity and
-    popularity, as in real rating data, and each (user, item) pair appears at most once.
+    Gaussian biases. Each (user, item) pair appears at most once, in random order.
+
+    The degrees are long-tailed like MovieLens's: each user rates
+    ``min(20, n_ratings // (5 * n_users))`` items plus a Gamma(0.65)-distributed excess (so
+    every user is present, as in MovieLens where each user has at least 20 ratings), at most
+    half the items (or the mean degree if more); items are picked in proportion to
+    Gamma(0.35)-distributed popularities, and each item is rated at least once when
+    ``n_items <= n_ratings``. At the ML-100K shape (943 users, 1,682 items, 100,000 ratings)
+    the Gini coefficients of the user and item degrees are 0.48 and 0.63, ML-100K's 0.47 and
+    0.63 (``benchmarks/scale.py --shape`` prints quantiles too). Requests denser than half of
+    all pairs are drawn uniformly. ML-25M's shape (25M ratings) takes ~25 s and ~1 GB.
 
     Parameters
     ----------
@@ -69,13 +80,16 @@ def make_ratings(
         Standard deviation of the Gaussian noise added before rounding.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data.
+    compact : bool, default=False
+        Return int32 ids and float32 ratings (12 instead of 24 bytes a rating; the values
+        are the same as with ``compact=False``). For tens of millions of ratings.
 
     Returns
     -------
     X : DataFrame of shape (n_ratings, 2)
-        Columns ``user_id`` and ``item_id`` (int64).
+        Columns ``user_id`` and ``item_id`` (int64, int32 if ``compact``).
     y : Series of shape (n_ratings,)
-        The ratings, named ``rating`` (float64, values 1..5).
+        The ratings, named ``rating`` (float64, float32 if ``compact``; values 1..5).
 
     Examples
     --------
@@ -102,50 +116,90 @@ def make_ratings(
     item_factors = rng.normal(0, 1 / np.sqrt(n_factors), size=(n_items, n_factors))
     user_bias = rng.normal(0, 0.4, size=n_users)
     item_bias = rng.normal(0, 0.5, size=n_items)
-    # In blocks: gathering all rows at once costs 2 * n_ratings * n_factors floats (2.6 GB at
-    # 10M ratings and 16 factors).
-    signal = np.empty(n_ratings)
+    # In place and in blocks: gathering all factor rows at once costs 2 * n_ratings *
+    # n_factors floats (2.6 GB at 10M ratings and 16 factors).
+    raw = user_bias[users]
+    raw += item_bias[items]
     for start in range(0, n_ratings, _SIGNAL_BLOCK):
         block = slice(start, start + _SIGNAL_BLOCK)
-        signal[block] = np.einsum(
-            "ij,ij->i", user_factors[users[block]], item_factors[items[block]]
-        )
-    raw = 3.5 + user_bias[users] + item_bias[items] + signal + rng.normal(0, noise, n_ratings)
-    ratings = np.clip(np.rint(raw), 1, 5)
-    X = pd.DataFrame({"user_id": users.astype(np.int64), "item_id": items.astype(np.int64)})
-    return X, pd.Series(ratings, name="rating")
+        raw[block] += np.einsum("ij,ij->i", user_factors[users[block]], item_factors[items[block]])
+    raw += rng.normal(3.5, noise, n_ratings)
+    ratings = np.clip(np.rint(raw, out=raw), 1, 5, out=raw)
+    id_dtype, rating_dtype = (np.int32, np.float32) if compact else (np.int64, np.float64)
+    # The arrays are this call's own: pandas (3.x copies by default) may keep them.
+    X = pd.DataFrame({"user_id": users.astype(id_dtype, copy=False),
+                      "item_id": items.astype(id_dtype, copy=False)}, copy=False)
+    return X, pd.Series(ratings.astype(rating_dtype, copy=False), name="rating", copy=False)
+
+
+# Shapes of the degree distributions, fitted to ML-100K's degree quantiles and Gini.
+_USER_EXCESS_SHAPE, _ITEM_POPULARITY_SHAPE, _MIN_USER_RATINGS = 0.65, 0.35, 20
 
 
 def _sample_pairs(
     n_users: int, n_items: int, n_ratings: int, rng: np.random.RandomState
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (user, item) pairs with long-tailed user activity and item popularity."""
-    user_weights = _zipf_weights(n_users, rng)
-    item_weights = _zipf_weights(n_items, rng)
+    """Distinct (user, item) pairs (int64, shuffled) with MovieLens-like degrees."""
     if n_ratings > 0.5 * n_users * n_items:
-        # Dense request: sampling with rejection would stall, so take a random subset.
+        # Dense request: sampling with rejection would stall, so take a random subset. The
+        # two permutations keep the random stream, so the data, of skembedrec <= 0.4.
+        rng.permutation(n_users), rng.permutation(n_items)
         flat = rng.choice(n_users * n_items, size=n_ratings, replace=False)
         return flat // n_items, flat % n_items
-    chosen = np.empty(0, dtype=np.int64)
-    while chosen.size < n_ratings:
-        draw = int((n_ratings - chosen.size) * 1.3) + 16
-        u = rng.choice(n_users, size=draw, p=user_weights)
-        i = rng.choice(n_items, size=draw, p=item_weights)
-        chosen = sorted_unique(np.concatenate([chosen, u.astype(np.int64) * n_items + i]))
-        if chosen.size >= n_ratings:
-            chosen = rng.choice(chosen, size=n_ratings, replace=False)
-            break
-        # Popular pairs saturate; flatten the weights so the rest can still be reached.
-        user_weights = 0.5 * user_weights + 0.5 / n_users
-        item_weights = 0.5 * item_weights + 0.5 / n_items
+    target = _user_degrees(n_users, n_items, n_ratings, rng)
+    need, chosen = target, np.empty(0, dtype=np.int64)
+    if n_items <= n_ratings:
+        # Every item once first (as in MovieLens), each to a distinct random rating slot, so
+        # to a user in proportion to its degree and never beyond it.
+        slots = rng.choice(n_ratings, size=n_items, replace=False)
+        seed_users = np.searchsorted(np.cumsum(target), slots, side="right")
+        chosen = np.sort(seed_users * n_items + np.arange(n_items))
+        need = target - np.bincount(seed_users, minlength=n_users)
+    popularity = rng.gamma(_ITEM_POPULARITY_SHAPE, size=n_items)
+    round_ = 0
+    while need.any():  # a few rounds: the weights flatten until the last pairs are found
+        draws = np.repeat(np.arange(n_users, dtype=np.int64), need)
+        if round_ >= 5:  # popular items saturate: flatten so the heaviest users finish
+            popularity = 0.5 * popularity + 0.5 * popularity.mean()
+        cdf = np.cumsum(popularity)
+        draws *= n_items
+        picks = np.searchsorted(cdf, rng.random_sample(draws.size) * cdf[-1], side="right")
+        draws += np.minimum(picks, n_items - 1)  # u * total may round up to the total
+        del picks
+        # Each user drew only what it lacks, so every distinct pair is kept.
+        if round_ == 0:  # nearly all pairs at once: one sort
+            chosen = sorted_unique(np.concatenate([chosen, draws]))
+        else:  # a few: merge them into the sorted ones
+            draws = sorted_unique(draws)
+            at = np.searchsorted(chosen, draws)
+            fresh = chosen[np.minimum(at, chosen.size - 1)] != draws
+            chosen = np.insert(chosen, at[fresh], draws[fresh])
+        need = target - np.bincount(chosen // n_items, minlength=n_users)
+        round_ += 1
     rng.shuffle(chosen)
-    return chosen // n_items, chosen % n_items
+    return np.divmod(chosen, n_items)
 
 
-def _zipf_weights(n: int, rng: np.random.RandomState) -> np.ndarray:
-    weights = 1.0 / np.arange(1, n + 1) ** 0.8
-    weights = weights[rng.permutation(n)]
-    return weights / weights.sum()
+def _user_degrees(n_users: int, n_items: int, n_ratings: int,
+                  rng: np.random.RandomState) -> np.ndarray:
+    """Ratings per user: a floor plus a Gamma excess, capped, summing to ``n_ratings``."""
+    floor = min(_MIN_USER_RATINGS, n_ratings // (5 * n_users), n_items)
+    cap = max(n_items // 2, -(-n_ratings // n_users))
+    excess = rng.gamma(_USER_EXCESS_SHAPE, size=n_users)
+    degrees = np.full(n_users, float(floor))
+    free = np.ones(n_users, dtype=bool)
+    while free.any():  # scale the excess to the budget; users over the cap stay at the cap
+        budget = n_ratings - degrees[~free].sum() - floor * free.sum()
+        degrees[free] = floor + excess[free] * (budget / excess[free].sum())
+        over = free & (degrees > cap)
+        if not over.any():
+            break
+        degrees[over] = cap
+        free &= ~over
+    counts = np.floor(degrees).astype(np.int64)
+    room = np.flatnonzero(counts < cap)
+    counts[rng.choice(room, size=n_ratings - counts.sum(), replace=False)] += 1
+    return counts
 
 
 def fetch_movielens(

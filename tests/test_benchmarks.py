@@ -1,6 +1,7 @@
 """The benchmark scripts keep their protocols (the figures themselves live in RESULTS.md)."""
 
 import importlib.util
+import json
 import sys
 
 import numpy as np
@@ -63,3 +64,41 @@ def test_scale_benchmark_times_epochs_through_the_public_callbacks_parameter(mon
     result = scale.measure(20_000)
     assert len(result["epoch_wall_s"]) == 2 and min(result["epoch_wall_s"]) > 0
     assert result["test_rmse"] < result["rating_std"]
+
+
+def test_scale_shape_helpers_on_a_tiny_case():
+    scale = _load_benchmark("scale")
+    assert scale.gini(np.array([3, 3, 3])) == 0.0
+    assert scale.gini(np.array([0, 0, 0, 4])) == 0.75
+    assert abs(scale.gini(np.array([1, 2, 3, 4])) - 0.25) < 1e-12
+    stats = scale.degree_stats(np.arange(1, 102))
+    assert (stats["min"], stats["p10"], stats["p50"], stats["p90"], stats["max"]) == (
+        1, 11.0, 51.0, 91.0, 101)
+    assert stats["p99"] == 100.0 and stats["mean"] == 51.0
+    # ML shapes exactly at their sizes; in between the catalogue grows with the ratings.
+    for n_ratings, n_users, n_items in scale.ML_SHAPES:
+        assert scale.shape_for(n_ratings) == (n_users, n_items)
+    shapes = [scale.shape_for(n) for n in (2_000, 20_000, 300_000, 3_000_000, 50_000_000)]
+    assert shapes == sorted(shapes) and all(
+        n <= 0.2 * u * i + 1 for n, (u, i) in zip((2_000, 20_000), shapes, strict=False))
+    row = scale._shape_row("x", np.array([0, 0, 1]), np.array([0, 1, 1]), 3, 2)
+    assert row["users"]["min"] == 0 and row["users"]["max"] == 2 and row["items"]["max"] == 2
+
+
+def test_scale_defaults_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
+    """--defaults: one fresh process per size, Surprise beside it, the shape table, JSON."""
+    scale = _load_benchmark("scale")
+    out = tmp_path / "figures.json"
+    scale.main(["--defaults", "--sizes", "20000", "--params", '{"epochs": 1}',
+                "--json", str(out)])
+    text = capsys.readouterr().out
+    assert "Surprise SVD" in text and "| make_ratings | 943 x 1,682 | 100,000 | users" in text
+    figures = json.loads(out.read_text())
+    result = figures["results"][0]
+    assert result["n_ratings"] == 20_000 and result["params"] == {"epochs": 1}
+    assert result["fit_ratings_per_s"] > 0 and result["predict_pairs"] == 200_000
+    assert result["test_rmse"] < result["rating_std"]
+    assert result["recommend_users"] == result["n_users"] and result["partial_fit_s"] > 0
+    assert result["data_rss_gb"] <= result["peak_rss_gb"]
+    assert result["shape"]["users"]["min"] >= 20
+    assert figures["surprise"]["20000"]["svd_test_rmse"] < result["rating_std"]

@@ -11,6 +11,7 @@ import pytest
 from skembedrec._archive import DEFAULT_LIMITS
 from skembedrec._keras_file import (
     ALLOWED_KERAS_CLASSES,
+    LEGACY_KERAS_CLASSES,
     SIZE_RULES,
     check_config,
     package_classes,
@@ -67,6 +68,9 @@ def test_allow_list_is_exactly_the_classes_the_package_builds(built):
                for name in names}
     allowed |= {(cls.__module__, name) for name, cls in package_classes().items()}
     assert classes == allowed
+    legacy = {(module, name) for module, names in LEGACY_KERAS_CLASSES.items()
+              for name in names}
+    assert not legacy & classes  # only older files hold them
 
 
 def test_every_layer_size_has_exactly_one_rule(built):

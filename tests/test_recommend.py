@@ -10,7 +10,8 @@ from conftest import FAST
 from sklearn.base import clone
 
 from skembedrec import EmbeddingRatingRegressor
-from skembedrec._recommend import top_n_items
+from skembedrec._network import additive_form
+from skembedrec._recommend import additive_scores, network_scores, top_n_items
 from skembedrec.datasets import make_ratings
 from skembedrec.metrics import ndcg_at_k, precision_at_k
 
@@ -179,12 +180,31 @@ def test_scoring_in_blocks_gives_the_same_result_with_bounded_batches(fitted):
 
     codes = np.arange(fitted.n_users_, dtype=np.int32)
     kwargs = dict(n=6, n_items=fitted.n_items_, seen=fitted.seen_)
-    one_block = top_n_items(codes, serve=serve, **kwargs)
-    small_blocks = top_n_items(codes, serve=recording_serve, block_values=500, **kwargs)
+    one_block = top_n_items(codes, score=network_scores(serve, fitted.n_items_), **kwargs)
+    small_blocks = top_n_items(codes, score=network_scores(recording_serve, fitted.n_items_),
+                               block_values=500, **kwargs)
     assert len(batches) > 1
     assert max(batches) <= 500
     for a, b in zip(one_block, small_blocks, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_additive_scores_rank_as_the_network_does(ratings):
+    """recommend scores a tower-less network from its factor tables (one matrix product per
+    block): the same scores within float32 rounding, so the same top items."""
+    X, y = ratings
+    fitted = EmbeddingRatingRegressor(n_factors=4, epochs=2, random_state=0).fit(X, y)
+    serve = fitted._serving_function()
+    tables = additive_form(fitted.model_)
+    codes = np.arange(fitted.n_users_, dtype=np.int32)
+    by_network = network_scores(serve, fitted.n_items_)(codes)
+    by_tables = additive_scores(tables, fitted.n_items_)(codes)
+    np.testing.assert_allclose(by_tables, by_network, rtol=1e-5, atol=1e-5)
+    kwargs = dict(n=5, n_items=fitted.n_items_, seen=fitted.seen_)
+    top_network = top_n_items(codes, score=network_scores(serve, fitted.n_items_), **kwargs)
+    top_tables = top_n_items(codes, score=additive_scores(tables, fitted.n_items_), **kwargs)
+    same = np.mean(top_network[1] == top_tables[1])
+    assert same > 0.99  # only near-ties (within 1e-6) may swap
 
 
 def test_recommendations_are_meaningful_on_synthetic_data():
@@ -344,7 +364,7 @@ def test_ml100k_similar_items(ml100k_fitted):
     assert len(result) == 30
     assert set(result["similar_item"]) <= set(est.encoder_.item_ids)
     assert (result["item"] != result["similar_item"]).all()
-    assert est.item_embeddings_.shape == (1682, 8 * est.n_estimators)
-    assert est.user_embeddings_.shape == (943, 8 * est.n_estimators)
+    assert est.item_embeddings_.shape == (1682, 8 * est.n_estimators_)
+    assert est.user_embeddings_.shape == (943, 8 * est.n_estimators_)
     everything = est.similar_items(est.encoder_.item_ids, n=10)
     assert len(everything) == 1682 * 10

@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skembedrec import EmbeddingRatingRegressor
+from skembedrec._optimization import RatingModel
 from skembedrec._training import validation_split
 
 
@@ -279,13 +280,13 @@ def test_fit_traces_the_training_step_once(ratings, monkeypatch):
     unless they exist, and tf.function then traces the step again (~1.5 s of a MovieLens
     fit); the slots are built before training."""
     traces = []
-    train_step = keras.Model.train_step
+    train_step = RatingModel.train_step
 
     def counted(self, data):
         traces.append(len(data))
         return train_step(self, data)
 
-    monkeypatch.setattr(keras.Model, "train_step", counted)
+    monkeypatch.setattr(RatingModel, "train_step", counted)
     X, y = ratings
     EmbeddingRatingRegressor(**{**FAST, "implicit": True, "n_estimators": 2}).fit(X, y)
     assert len(traces) == 1
