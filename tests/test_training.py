@@ -298,7 +298,7 @@ def test_validation_pairs_never_enter_the_implicit_term_or_seen_also_after_warm_
     X, y = ratings
     first_half, second_half = X.index < 2000, X.index >= 2000
     est = EmbeddingRatingRegressor(n_factors=4, epochs=1, random_state=0, early_stopping=True,
-                                   validation_fraction=0.3, n_estimators=1)
+                                   validation_fraction=0.3, n_estimators=1, implicit=True)
     est.fit(X[first_half], y[first_half])
     est.set_params(warm_start=True, random_state=1).fit(X[second_half], y[second_half])
     expected = set()
