@@ -12,9 +12,9 @@ Three regimes, by the number of training ratings ``n``:
 
 * **small** (``n < 30,000``): a model that learns the user and item biases well and little
   else (``benchmarks/small_data.py``: the ML-100K defaults lost to a damped-bias baseline at
-  2,000 and 8,000 ratings, with 4 or 8 steps in all; this regime beats it on 9 of 10 seeds
-  at both): no implicit term, ``l2=0.3``, 10 epochs of about 24 steps each, learning rate
-  0.01;
+  2,000 and 8,000 ratings, with 4 or 8 steps in all; this regime beats it on average there,
+  on 8 and 9 of 10 seeds): no implicit term, ``l2=0.3``, 10 epochs of about 24 steps
+  each, learning rate 0.01;
 * **full** (up to 2,000,000): the ML-100K defaults, the L2 penalty falling beyond 90,000
   ratings (:func:`l2_for`);
 * **large** (beyond): one member, no implicit term (see :func:`implicit_for`), batches of
@@ -140,9 +140,9 @@ def implicit_for(n_ratings: int) -> bool:
 
     Below, with 10 epochs, it overfits (2,000 ratings: RMSE 1.095 with it, 1.079 without).
 
-    Up to there an epoch of :func:`batch_size_for` batches refreshes the implicit sums at
-    every step or every other step (exact or nearly: see :mod:`._optimization`), at a cost
-    ∝ ratings. Beyond, the refreshes thin out to four per epoch, and with popular items
+    Up to there an epoch refreshes the implicit sums at least 17 times (every step on
+    MovieLens 100K; see :mod:`._optimization`), at a cost ∝ ratings. Beyond, the refreshes
+    thin out to four per epoch, and with popular items
     rated tens of thousands of times one Adam step of the vector table moves an item's sum
     by ``sqrt(raters) * learning_rate``: on 10M MovieLens-shaped ratings such a model
     diverged (test RMSE 1.37 against 0.66 without the term). The term matters most for ids

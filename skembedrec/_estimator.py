@@ -867,15 +867,14 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                                       "n_estimators": self.n_estimators,
                                       "implicit": self.implicit, "l2": self.l2,
                                       "epochs": epochs}, len(ratings))
-        epochs = settings["epochs"]
         if continuing:  # the architecture of the fitted network stays
             for name in ("n_estimators", "implicit"):
                 if getattr(self, name) == _defaults.AUTO:
                     settings[name] = getattr(self, f"{name}_")
-        check_architecture(self.n_factors, epochs, settings["batch_size"], self.hidden_units)
+        check_architecture(self.n_factors, settings["epochs"], settings["batch_size"],
+                           self.hidden_units)
         check_jit_compile(self.jit_compile, self.random_state)
-        config = self._training_config(epochs=int(epochs), early_stopping=early_stopping,
-                                       settings=settings)
+        config = self._training_config(early_stopping=early_stopping, settings=settings)
         if continuing:
             trained = _training.train_more(self._fitted_state(), users, items, ratings,
                                            weights, config)
@@ -897,10 +896,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.n_estimators_ = int(settings["n_estimators"])
         self.implicit_ = bool(settings["implicit"])
         self.l2_ = float(settings["l2"])
-        self.epochs_ = int(epochs)
+        self.epochs_ = int(settings["epochs"])
         self._serve = None
 
-    def _training_config(self, *, epochs: int, early_stopping: bool,
+    def _training_config(self, *, early_stopping: bool,
                          settings: dict[str, Any]) -> _training.TrainingConfig:
         return _training.TrainingConfig(
             architecture={
@@ -916,7 +915,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 "learning_rate": float(settings["learning_rate"]),
                 "jit_compile": bool(self.jit_compile),
             },
-            epochs=epochs,
+            epochs=int(settings["epochs"]),
             batch_size=int(settings["batch_size"]),
             random_state=self.random_state,
             verbose=self.verbose,

@@ -56,8 +56,8 @@ class ImplicitFeedback(keras.layers.Layer):
     With ``A`` the normalised pair matrix and ``Y`` the vector table (:attr:`embeddings`),
     the sums are ``A @ Y``, stored in :attr:`cached_vectors`. The pairs are not weights of
     the layer: the estimator stores the training pairs once (``seen_``) and hands them over
-    with :meth:`set_pairs`, which also computes the sums. A saved or pickled model serves
-    from the stored sums.
+    with :meth:`set_pairs`; :meth:`schedule` (or :meth:`refresh_cache`) computes the sums. A
+    saved or pickled model serves from the stored sums.
 
     Training has two modes. On a :meth:`schedule` (what ``fit`` uses) the layer reads its
     stored sums, exact for the current ``Y`` because ``Y`` only changes at a refresh:
@@ -219,7 +219,7 @@ class _PairMatrix:
     def __init__(self, indices: np.ndarray, values: np.ndarray, shape: tuple[int, int], *,
                  csr: bool):
         self.shape = shape
-        self.indices = tf.constant(indices.astype(np.int64))
+        self.indices = tf.constant(indices.astype(np.int64, copy=False))
         self.values = tf.constant(values)
         self.csr = csr
 

@@ -103,6 +103,11 @@ class RowSparseAdam(keras.optimizers.Adam):
         # jit_compile Keras' dense update is used, which XLA fuses.
         if not isinstance(gradient, tf.IndexedSlices) or not self.row_sparse:
             return super().update_step(gradient, variable, learning_rate)
+        if self._var_key(variable) in getattr(self, "_row_sparse_only", ()):
+            return self._row_update(gradient, variable, learning_rate)
+        n_rows = int(variable.shape[0])
+        if n_rows <= DENSE_ROWS:
+            return super().update_step(gradient, variable, learning_rate)
 
         def dense():
             super(RowSparseAdam, self).update_step(gradient, variable, learning_rate)
@@ -112,12 +117,8 @@ class RowSparseAdam(keras.optimizers.Adam):
             self._row_update(gradient, variable, learning_rate)
             return tf.constant(False)
 
-        if self._var_key(variable) in getattr(self, "_row_sparse_only", ()):
-            return self._row_update(gradient, variable, learning_rate)
-        if int(variable.shape[0]) <= DENSE_ROWS:
-            return super().update_step(gradient, variable, learning_rate)
         n_lookups = tf.shape(gradient.indices, out_type=tf.int64)[0]
-        tf.cond(int(variable.shape[0]) <= n_lookups, dense, sparse)
+        tf.cond(n_rows <= n_lookups, dense, sparse)
 
     def update_rows_only(self, variables) -> None:
         """Always give these tables the row-sparse update, whatever their size: rows without

@@ -271,6 +271,7 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
         seen=seen, history=previous.history,
         prepare=lambda model: copy_learned_state(old_model, model))
+    refresh_caches(keras_model(regressor))
     return Trained(
         encoder=encoder,
         regressor=regressor,
@@ -309,7 +310,6 @@ def _train_network(network: NetworkConfig, config: TrainingConfig, codes: np.nda
     set_training_pairs(keras_regressor.model_, *seen.nonzero(), epoch=epoch)
     history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
                                       validation, config, scaler=scaler, history=history)
-    refresh_caches(keras_regressor.model_)
     return finish_training(regressor, scaler, keras_regressor), history, best_epoch
 
 
