@@ -20,6 +20,7 @@ import argparse
 import datetime
 import importlib.util
 import json
+import math
 import os
 import platform
 import resource
@@ -41,9 +42,16 @@ RESULTS = HERE / "RESULTS.md"
 PLOT = HERE / "movielens_rmse_vs_fit_time.png"
 SECTION_START = "<!-- movielens-100k:start -->"
 SECTION_END = "<!-- movielens-100k:end -->"
+TIME_SECTION_START = "<!-- time-aware:start -->"
+TIME_SECTION_END = "<!-- time-aware:end -->"
 
 CONTENDERS = {
     "skembedrec": "EmbeddingRatingRegressor() (defaults)",
+    "skembedrec_time": "EmbeddingRatingRegressor(time_col='timestamp')",
+    "skembedrec_side": "EmbeddingRatingRegressor(user_features=..., item_features=...)",
+    "skembedrec_side_time": "EmbeddingRatingRegressor(time_col='timestamp', user_features=..., "
+                            "item_features=...)",
+    "damped": "Damped-bias baseline (mu + b_u + b_i, shrinkage 10 / 25, items first)",
     "notebook": "Notebook Keras loop (batch 64, 50 epochs)",
     "svd": "Surprise SVD",
     "svdpp": "Surprise SVD++",
@@ -51,6 +59,23 @@ CONTENDERS = {
     "mean": "Predict the mean",
 }
 SURPRISE_CONTENDERS = ("svd", "svdpp", "baseline")
+# Issue 15's contenders: the time-aware tiers and their references, on every protocol.
+TIME_CONTENDERS = ("skembedrec_time", "skembedrec_side", "skembedrec_side_time", "damped")
+# Seeds of the notebook split's seed-noise table (seed 0 is the main table's).
+SEEDS = (0, 1, 2, 3, 4)
+SEED_CONTENDERS = ("skembedrec", "skembedrec_time", "skembedrec_side_time")
+# The global time cut: these contenders only (the cut is about the estimator's tiers
+# against the damped baseline).
+CUT_CONTENDERS = ("skembedrec", "skembedrec_time", "skembedrec_side",
+                  "skembedrec_side_time", "damped", "svd")
+# Published ML-100K figures, quoted as published (not re-measured here).
+PUBLISHED = [
+    ("Bayesian factorisation machine with time, implicit and side features (myFM "
+     "documentation, MovieLens 100K)", "0.8806 on fold u3, 0.889 on fold u1"),
+    ("GLocal-K (Han et al. 2021)", "0.8889 on fold u1"),
+    ("Bayesian timeSVD++ flipped vs SGD matrix factorisation on ML-10M (Rendle et al. "
+     "2019, \"On the Difficulty of Evaluating Baselines\")", "0.7485 vs 0.772 (ML-10M)"),
+]
 SINGLE_CALLS = 300
 BATCH_REPEATS = 5
 
@@ -60,13 +85,26 @@ BATCH_REPEATS = 5
 
 def load(path: Path) -> pd.DataFrame:
     """The ratings sorted by user and time, as the seed notebook does."""
-    frame = pd.read_csv(path, sep="\t", header=None, names=["user_id", "item_id", "rating", "t"])
-    return frame.sort_values(["user_id", "t"], kind="stable").reset_index(drop=True)
+    frame = pd.read_csv(path, sep="\t", header=None,
+                        names=["user_id", "item_id", "rating", "timestamp"])
+    return frame.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def side_features(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The user (age, gender, occupation) and item (year, genres) tables beside u.data."""
+    users = pd.read_csv(path.parent / "users.tsv", sep="\t", index_col="user_id")
+    items = pd.read_csv(path.parent / "items.tsv", sep="\t", index_col="movie_id")
+    return (users[["age", "gender", "occupation"]],
+            pd.DataFrame({"year": items["year"], "genres": items["genres"].str.split()}))
 
 
 def split(frame: pd.DataFrame, protocol: str, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     if protocol == "notebook":
         return train_test_split(frame, test_size=0.1, random_state=315)
+    if protocol == "timecut":  # the first 90 % of the ratings by time, then the last 10 %
+        ordered = frame.sort_values("timestamp", kind="stable")
+        cut = int(len(ordered) * 0.9)
+        return ordered.iloc[:cut], ordered.iloc[cut:]
     train_idx, test_idx = list(KFold(5, shuffle=True, random_state=0).split(frame))[fold]
     return frame.iloc[train_idx], frame.iloc[test_idx]
 
@@ -75,17 +113,41 @@ def split(frame: pd.DataFrame, protocol: str, fold: int) -> tuple[pd.DataFrame, 
 
 
 class Skembedrec:
-    def __init__(self, quick: bool):
+    def __init__(self, quick: bool, *, seed: int = 0, time: bool = False,
+                 features: tuple | None = None):
         from skembedrec import EmbeddingRatingRegressor
 
-        self.model = EmbeddingRatingRegressor(random_state=0)
+        user_features, item_features = features or (None, None)
+        self.model = EmbeddingRatingRegressor(
+            random_state=seed, time_col="timestamp" if time else None,
+            user_features=user_features, item_features=item_features)
+        self.columns = ["user_id", "item_id"] + (["timestamp"] if time else [])
 
     def fit(self, train: pd.DataFrame) -> None:
-        self.model.fit(train[["user_id", "item_id"]], train["rating"])
+        self.model.fit(train[self.columns], train["rating"])
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
-        # ``pairs`` holds just the two id columns: selecting them again would time pandas.
+        # ``pairs`` holds just the id (and time) columns: selecting them again would time
+        # pandas.
         return self.model.predict(pairs)
+
+
+class Damped:
+    """The damped-bias baseline of issue 15 (``benchmarks/small_data.py``'s)."""
+
+    def __init__(self, quick: bool):
+        sys.path.insert(0, str(HERE))
+        from small_data import damped_baseline
+
+        self.damped_baseline = damped_baseline
+
+    def fit(self, train: pd.DataFrame) -> None:
+        self.train = train
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        train = self.train
+        return self.damped_baseline(train["user_id"], train["item_id"], train["rating"],
+                                    pairs["user_id"], pairs["item_id"])
 
 
 class Notebook:
@@ -136,10 +198,13 @@ class Mean:
         return np.full(len(pairs), self.mean)
 
 
-def make_contender(name: str, quick: bool):
+def make_contender(name: str, quick: bool, path: Path, seed: int = 0):
     if name in SURPRISE_CONTENDERS:
         return SurpriseModel(quick, name)
-    return {"skembedrec": Skembedrec, "notebook": Notebook, "mean": Mean}[name](quick)
+    if name.startswith("skembedrec"):
+        return Skembedrec(quick, seed=seed, time=name.endswith("_time"),
+                          features=side_features(path) if "_side" in name else None)
+    return {"notebook": Notebook, "mean": Mean, "damped": Damped}[name](quick)
 
 
 # -- one measurement, run in a fresh process --------------------------------------------------
@@ -155,24 +220,27 @@ def ranking_metrics(test: pd.DataFrame, pred: np.ndarray) -> dict:
             "p10": float(precision_at_k(*args, k=10, threshold=4.0))}
 
 
-def measure(path: Path, name: str, protocol: str, fold: int, quick: bool) -> dict:
+def measure(path: Path, name: str, protocol: str, fold: int, quick: bool,
+            seed: int = 0) -> dict:
     train, test = split(load(path), protocol, fold)
-    model = make_contender(name, quick)
+    model = make_contender(name, quick, path, seed)
     start = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - start
 
-    pairs = test[["user_id", "item_id"]].reset_index(drop=True)
+    columns = ["user_id", "item_id"] + (["timestamp"] if name.endswith("_time") else [])
+    pairs = test[columns].reset_index(drop=True)
     pred = model.predict(pairs)  # warm-up; also the predictions scored below
     times = []
-    for _ in range(1 if name in SURPRISE_CONTENDERS or name == "notebook" else BATCH_REPEATS):
+    for _ in range(1 if name in SURPRISE_CONTENDERS or name in ("notebook", "damped")
+                   else BATCH_REPEATS):
         start = time.perf_counter()
         model.predict(pairs)
         times.append(time.perf_counter() - start)
     one = pairs.iloc[:1]
     model.predict(one)
     single = []
-    for _ in range(SINGLE_CALLS):
+    for _ in range(SINGLE_CALLS if name != "damped" else 3):
         start = time.perf_counter()
         model.predict(one)
         single.append(time.perf_counter() - start)
@@ -189,13 +257,20 @@ def measure(path: Path, name: str, protocol: str, fold: int, quick: bool) -> dic
     }
     if protocol == "notebook":
         result.update(ranking_metrics(test, pred))
+    if protocol == "timecut":
+        cold = ~test["user_id"].isin(set(train["user_id"])).to_numpy()
+        result["cold_share"] = float(cold.mean())
+        result["rmse_cold"] = float(np.sqrt(np.mean(err[cold] ** 2)))
+        result["rmse_warm"] = float(np.sqrt(np.mean(err[~cold] ** 2)))
     return result
 
 
-def run_worker(path: Path, name: str, protocol: str, fold: int, quick: bool) -> dict | None:
+def run_worker(path: Path, name: str, protocol: str, fold: int, quick: bool,
+               seed: int = 0) -> dict | None:
     """Measure one contender in a fresh Python process; None if it failed."""
     command = [sys.executable, str(Path(__file__).resolve()), str(path), "--worker", name,
-               "--protocol", protocol, "--fold", str(fold)] + (["--quick"] if quick else [])
+               "--protocol", protocol, "--fold", str(fold), "--seed", str(seed)] + (
+                   ["--quick"] if quick else [])
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     for line in done.stdout.splitlines():
@@ -357,13 +432,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, start: str = SECTION_START, end: str = SECTION_END) -> None:
     """Replace only this benchmark's section of RESULTS.md (other sections belong to others)."""
-    block = f"{SECTION_START}\n{text.strip()}\n{SECTION_END}"
+    block = f"{start}\n{text.strip()}\n{end}"
     current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION_START in current and SECTION_END in current:
-        head, rest = current.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1]
+    if start in current and end in current:
+        head, rest = current.split(start, 1)
+        tail = rest.split(end, 1)[1]
         updated = head + block + tail
     else:
         updated = current.rstrip("\n") + "\n\n" + block + "\n"
@@ -448,6 +523,94 @@ NOTES = """
 """
 
 
+def time_section(command: str, machine_line: str, seconds: float, split_rows: list[dict],
+                 cv_rows: list[dict], cut_rows: list[dict],
+                 seed_rows: dict[str, list[float]]) -> str:
+    """The "Time-aware ratings (issue 15)" section: the tiers, the cut and the targets."""
+    split = {r["name"]: r for r in split_rows}
+    cut = {r["name"]: r for r in cut_rows}
+    # One fit takes a few seconds on a shared machine: the median over the notebook split
+    # and the five folds, not one fit, is each contender's fit time.
+    fit_s = {name: float(np.median([r["fit_s"] for r in split_rows + cv_rows
+                                    if r["name"] == name])) for name in split}
+    cv = {name: np.mean([r["rmse"] for r in cv_rows if r["name"] == name])
+          for name in {r["name"] for r in cv_rows}}
+
+    def figure(table, name, key="rmse"):
+        row = table.get(name)
+        value = row if isinstance(row, float) else None if row is None else row[key]
+        return "n/a" if value is None else f"{value:.4f}"
+
+    lines = [
+        "## Time-aware ratings (issue 15)", "",
+        f"Command: `{command}`  ", f"Date: {datetime.date.today().isoformat()}  ",
+        f"Machine: {machine_line}  ", f"Versions: {versions()}  ",
+        f"Total run time: {seconds:.0f} s", "",
+        "Notebook split: `train_test_split(test_size=0.1, random_state=315)` of the ratings "
+        "sorted by user and time. 5-fold: `KFold(5, shuffle=True, random_state=0)`. Global "
+        "time cut: the first 90 % of the ratings by timestamp to train, the last 10 % to test. "
+        "Side features: `users.tsv` (age, gender, occupation) and `items.tsv` (year, genres). "
+        "Every estimator with `random_state=0`; each fit in a fresh process. Since issue 15 "
+        "the biases start at the damped-bias baseline (with or without time); the time "
+        "terms and that start were chosen on validation folds of the notebook split's "
+        "training ratings (`benchmarks/time_terms.py`, section \"Time terms\").", "",
+        "| Contender | notebook split RMSE | 5-fold mean RMSE | time cut RMSE | time cut vs "
+        "damped baseline | cut RMSE, unseen users | cut RMSE, seen users | "
+        "median fit s (6 fits) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    damped = cut.get("damped")
+    for name in split:
+        row = cut.get(name)
+        gain = ("n/a" if row is None or damped is None
+                else f"{1 - row['rmse'] / damped['rmse']:.1%} lower")
+        lines.append(
+            f"| {CONTENDERS[name]} | {figure(split, name)} | {figure(cv, name)} | "
+            f"{figure(cut, name)} | {gain} | {figure(cut, name, 'rmse_cold')} | "
+            f"{figure(cut, name, 'rmse_warm')} | {fit_s[name]:.2f} |")
+    if damped is not None:
+        lines += ["", f"In the time cut, {damped['cold_share']:.0%} of the test ratings come "
+                  "from users with no training rating."]
+    checks = []
+    plain, timed = split.get("skembedrec"), split.get("skembedrec_time")
+    side_timed = split.get("skembedrec_side_time")
+    if timed:
+        checks.append(("ratings + time: notebook split RMSE <= 0.885", timed["rmse"], 0.885))
+    if "skembedrec_time" in cv:
+        checks.append(("ratings + time: 5-fold RMSE <= 0.890", cv["skembedrec_time"], 0.890))
+    if side_timed:
+        checks.append(("everything: notebook split RMSE <= 0.875", side_timed["rmse"], 0.875))
+    if "skembedrec_side_time" in cv:
+        checks.append(("everything: 5-fold RMSE <= 0.878", cv["skembedrec_side_time"], 0.878))
+    if plain:
+        checks.append(("no regression without time: notebook split <= 0.8932", plain["rmse"],
+                       0.8932))
+    if "skembedrec" in cv:
+        checks.append(("no regression without time: 5-fold <= 0.8992", cv["skembedrec"],
+                       0.8992))
+    table = ["| Target | Measured | Met |", "|---|---:|:---:|"]
+    table += [f"| {what} | {value:.4f} | {'yes' if value <= bound else 'NO'} |"
+              for what, value, bound in checks]
+    for name in ("skembedrec_time", "skembedrec_side_time"):
+        if name in cut and damped is not None:
+            gain = 1 - cut[name]["rmse"] / damped["rmse"]
+            table.append(f"| time cut: {CONTENDERS[name]} >= 6 % below the damped baseline | "
+                         f"{gain:.1%} | {'yes' if gain >= 0.06 else 'NO'} |")
+    if plain and timed:
+        ratio = fit_s["skembedrec_time"] / fit_s["skembedrec"]
+        table.append(f"| a fit with time <= 1.5x the fit without (median of 6 fits) | "
+                     f"{ratio:.2f}x | {'yes' if ratio <= 1.5 else 'NO'} |")
+    lines += ["", "### Seed noise on the notebook split", "",
+              "| Contender | " + " | ".join(f"seed {s}" for s in SEEDS) + " | mean |",
+              "|---|" + "---:|" * (len(SEEDS) + 1)]
+    lines += [f"| {CONTENDERS[name]} | " + " | ".join(f"{v:.4f}" for v in values)
+              + f" | {np.nanmean(values):.4f} |" for name, values in seed_rows.items()]
+    lines += ["", "### Targets", "", *table, "", "### Published figures (quoted, not "
+              "re-measured)", "", "| Model (source) | Published RMSE |", "|---|---|"]
+    lines += [f"| {model} | {value} |" for model, value in PUBLISHED]
+    return "\n".join(lines)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -459,20 +622,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-cv", action="store_true", help="only the notebook split")
     parser.add_argument("--notebook-all-folds", action="store_true",
                         help="run the notebook loop on all 5 CV folds (default: fold 1 only)")
+    parser.add_argument("--time", action="store_true",
+                        help="issue 15: the time-aware tiers on the notebook split, 5-fold CV "
+                             "and the global time cut; writes their own section")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--protocol", default="notebook", help=argparse.SUPPRESS)
     parser.add_argument("--fold", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     path = Path(args.data)
     if not path.exists():
         sys.exit(f"MovieLens ratings not found at {path}; pass the path of u.data.")
 
     if args.worker:
-        result = measure(path, args.worker, args.protocol, args.fold, args.quick)
+        result = measure(path, args.worker, args.protocol, args.fold, args.quick, args.seed)
         print("RESULT " + json.dumps(result), flush=True)
         return
 
-    names = list(CONTENDERS)
+    if args.time:
+        names = ["skembedrec", *TIME_CONTENDERS, "svd"]
+    else:
+        names = [n for n in CONTENDERS if n not in TIME_CONTENDERS]
     if importlib.util.find_spec("surprise") is None:
         print("scikit-surprise is NOT installed: skipping Surprise SVD, SVD++ and BaselineOnly "
               "(pip install 'skembedrec[bench]' to include them).", flush=True)
@@ -504,6 +674,22 @@ def main(argv: list[str] | None = None) -> None:
 
     command = "python benchmarks/movielens.py " + " ".join(
         a for a in (argv if argv is not None else sys.argv[1:]))
+    if args.time:
+        cut_rows = run("timecut", 0, [n for n in names if n in CUT_CONTENDERS])
+        seed_rows = {}
+        for name in SEED_CONTENDERS:
+            seed_rows[name] = [next(r["rmse"] for r in split_rows if r["name"] == name)]
+            for seed in SEEDS[1:]:
+                row = run_worker(path, name, "notebook", 0, args.quick, seed)
+                seed_rows[name].append(row["rmse"] if row else math.nan)
+                print(f"    {name} seed {seed}: RMSE {seed_rows[name][-1]:.4f}", flush=True)
+        text = time_section(command.strip(), machine_line, time.time() - started,
+                            split_rows, cv_rows, cut_rows, seed_rows)
+        print("\n" + text, flush=True)
+        if args.write:
+            write_section(text, TIME_SECTION_START, TIME_SECTION_END)
+            print(f"Updated the time-aware section of {RESULTS}")
+        return
     text = [
         "## MovieLens 100K",
         "",

@@ -17,7 +17,14 @@ from . import _defaults, _persistence, _recommend, _training
 from ._encoding import UNKNOWN, warn_if_columns_swapped
 from ._keras import keras_model
 from ._network import additive_form, factor_table, make_serving_function, predict_codes
-from ._validation import check_architecture, check_jit_compile, check_pairs, check_ratings
+from ._time import day_numbers, unix_seconds
+from ._validation import (
+    check_architecture,
+    check_jit_compile,
+    check_ratings,
+    check_rows,
+    check_time_col,
+)
 
 
 class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
@@ -34,6 +41,21 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Column of X holding the user ids when X is a DataFrame. For arrays, column 0.
     item_col : str or int, default="item_id"
         Column of X holding the item ids when X is a DataFrame. For arrays, column 1.
+    time_col : str, int or None, default=None
+        Column of X holding the time of each rating when X is a DataFrame; for arrays,
+        column 2. Times are unix seconds (ints or floats), ``datetime64`` values or pandas
+        Timestamps (timezone-aware ones converted to UTC), read as UTC days. The network
+        then adds timeSVD++'s time terms to its biases: each user's bias drifts with the
+        distance of the rating from the user's mean training day, and each time bin (up
+        to 30 over the training period) has a rating level shared by all ratings. Every
+        method that takes X then needs the times (``is_known`` aside), and
+        :meth:`recommend` takes the time to recommend at. A time outside the training
+        period holds each user's drift at its value at the nearest end of the period
+        (not extrapolated) and takes the mean level of the training ratings (the level
+        of an unseen period is unknown); ``partial_fit`` with later times trains the
+        level of the days after the period (not of those before it). A missing time is
+        an error. Needs ``use_bias``. None: times are ignored.
+        See the Time-aware ratings guide.
     n_factors : int, default=32
         Size of the user and item embeddings (of each ensemble member).
     hidden_units : tuple of int, default=()
@@ -45,7 +67,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     embedding_dropout : float, default=0.1
         Dropout on the concatenated embeddings entering the MLP tower.
     use_bias : bool, default=True
-        Add a learned bias per user and per item.
+        Add a learned bias per user and per item. From 30,000 training ratings on, the
+        biases start at the damped-bias baseline of the training ratings (``b_i`` shrunk
+        by 25 ratings, then ``b_u`` by 10); below, at zero (see ``l2``).
     dot_product : bool, default=True
         Add the dot product of the user and item embeddings (matrix factorisation).
     implicit : bool or "auto", default="auto"
@@ -157,9 +181,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Number of columns used from X (always 2: user, item).
-    feature_names_in_ : ndarray of shape (2,)
-        The user and item column names, when X was a DataFrame.
+        Number of columns used from X: 2 (user, item), 3 with ``time_col``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The user, item (and time) column names, when X was a DataFrame.
     encoder_ : IdEncoder
         The fitted id encoder.
     regressor_ : TransformedTargetRegressor
@@ -198,6 +222,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         The epochs of the last fit (``epochs`` resolved; 1 for ``partial_fit``).
     seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
         The (user code, item code) pairs rated in training; ``recommend`` skips them.
+    time_max_ : float or None
+        With ``time_col``: the latest time trained on, in unix seconds (UTC), which
+        :meth:`recommend` uses by default; None without.
 
     Notes
     -----
@@ -233,6 +260,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "user_col": [str, Integral],
         "item_col": [str, Integral],
+        "time_col": [str, Integral, None],
         "n_factors": [Interval(Integral, 1, None, closed="left")],
         "hidden_units": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -265,6 +293,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         *,
         user_col: str | int = "user_id",
         item_col: str | int = "item_id",
+        time_col: str | int | None = None,
         n_factors: int = 32,
         hidden_units: tuple[int, ...] = (),
         dropout: float = 0.5,
@@ -293,6 +322,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     ):
         self.user_col = user_col
         self.item_col = item_col
+        self.time_col = time_col
         self.n_factors = n_factors
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -325,8 +355,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_ratings, 2)
-            The (user id, item id) pairs; see ``user_col`` and ``item_col``.
+        X : DataFrame or array-like of shape (n_ratings, 2) or (n_ratings, 3)
+            The (user id, item id) pairs, with their times under ``time_col``; see
+            ``user_col``, ``item_col`` and ``time_col``.
         y : array-like of shape (n_ratings,)
             The ratings.
         sample_weight : array-like of shape (n_ratings,), default=None
@@ -359,8 +390,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_ratings, 2)
-            The (user id, item id) pairs; see ``user_col`` and ``item_col``.
+        X : DataFrame or array-like of shape (n_ratings, 2) or (n_ratings, 3)
+            As in :meth:`fit`. With ``time_col``, the time grid of the first fit is kept:
+            later times count as outside the training period.
         y : array-like of shape (n_ratings,)
             The ratings.
         sample_weight : array-like of shape (n_ratings,), default=None
@@ -393,8 +425,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_pairs, 2)
-            The (user id, item id) pairs.
+        X : DataFrame or array-like of shape (n_pairs, 2) or (n_pairs, 3)
+            The (user id, item id) pairs, with their times when fitted with ``time_col``.
 
         Returns
         -------
@@ -408,7 +440,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             known with the two columns swapped (a likely user/item mix-up).
         """
         check_is_fitted(self)
-        users, items = self._check_pairs(X, reset=False)
+        users, items, seconds = self._check_rows(X, reset=False)
         codes = self.encoder_.encode(
             users, items, handle_unknown=self.handle_unknown,
             advice=". Set handle_unknown='fallback' to predict them from what is known.",
@@ -416,6 +448,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             warn_if_columns_swapped(self.encoder_, users, items, codes, self.user_col,
                                     self.item_col)
+        if seconds is not None:
+            codes = np.column_stack([codes, day_numbers(seconds)])
         return self._predict_from_codes(codes)
 
     def is_known(self, X: Any) -> np.ndarray:
@@ -423,8 +457,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_pairs, 2)
-            The (user id, item id) pairs.
+        X : DataFrame or array-like of shape (n_pairs, 2) or (n_pairs, 3)
+            The (user id, item id) pairs; a time column is allowed and not needed.
 
         Returns
         -------
@@ -434,7 +468,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             are known even without ratings; ids added by ``partial_fit`` are known.
         """
         check_is_fitted(self)
-        users, items = self._check_pairs(X, reset=False)
+        users, items, _ = self._check_rows(X, reset=False, time_required=False)
         user_codes, item_codes = self.encoder_.codes(users, items)
         return np.column_stack([user_codes != UNKNOWN, item_codes != UNKNOWN])
 
@@ -484,7 +518,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             state["_serve"] = state["_scores"] = None
         super().__setstate__(state)
 
-    def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
+                  at: Any = None) -> pd.DataFrame:
         """The ``n`` items with the highest predicted rating for each user.
 
         Parameters
@@ -497,6 +532,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         exclude_seen : bool, default=True
             Leave out the items the user rated in training (``seen_``). A user with fewer
             than ``n`` items left gets only those.
+        at : time or None, default=None
+            With ``time_col``: the time to recommend at (unix seconds, a ``datetime64`` or
+            a Timestamp), the same for every user; None, the latest time trained on
+            (``time_max_``). Without ``time_col`` it must be None.
 
         Returns
         -------
@@ -509,7 +548,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``n < 1``, ``users`` is empty, or (under ``handle_unknown="error"``) a user
+            If ``n < 1``, ``users`` is empty, ``at`` is not a time (or is given to a model
+            fitted without times), or (under ``handle_unknown="error"``) a user
             was not seen during fit. Under ``handle_unknown="fallback"`` an unknown user
             gets the ranking of an average user (the mean of the learned user embeddings
             and biases): the items with the best predicted rating overall.
@@ -527,6 +567,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         (['user', 'item', 'predicted_rating', 'rank'], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
         """
         check_is_fitted(self)
+        day = self._day_at(at)
+
+        def rate_codes(codes: np.ndarray) -> np.ndarray:
+            if day is not None:
+                codes = np.column_stack([codes, np.full(len(codes), day, dtype=np.int32)])
+            return self._predict_from_codes(codes)
+
         return _recommend.recommend(
             users,
             n=n,
@@ -535,8 +582,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             handle_unknown=self.handle_unknown,
             seen=self.seen_,
             # Built on first use: nothing is computed or cached for a request that fails.
-            score=lambda user_codes: self._item_scores()(user_codes),
-            rate_codes=self._predict_from_codes,
+            score=lambda user_codes: self._item_scores(day)(user_codes),
+            rate_codes=rate_codes,
         )
 
     def similar_items(self, items: Any, n: int = 10) -> pd.DataFrame:
@@ -799,7 +846,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Signatures: ``predict`` (inputs ``user``, ``item`` -> ``rating`` in stars),
         ``recommend`` (``user``, ``k`` -> ``items``, ``ratings``, ``valid``, best first,
         training items excluded) and ``similar_items`` (``item``, ``k`` -> ``items``,
-        ``similarities``); ``serving_default`` is ``predict``.
+        ``similarities``); ``serving_default`` is ``predict``. With ``time_col``,
+        ``predict`` and ``recommend`` also take ``time``: float64 unix seconds (UTC), one
+        per pair for ``predict`` and one per user for ``recommend`` (the time to recommend
+        at; pass ``time_max_`` to match ``recommend``'s default).
 
         Parameters
         ----------
@@ -843,24 +893,36 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
     # -- private helpers -------------------------------------------------------------------
 
-    def _check_pairs(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        pairs = check_pairs(X, user_col=self.user_col, item_col=self.item_col)
+    def _check_rows(self, X: Any, *, reset: bool, time_required: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Users, items and (with ``time_col``) unix seconds of X; see ``check_rows``."""
+        if not reset:
+            check_time_col(self.time_col, getattr(self, "time_max_", None))
+        rows = check_rows(X, user_col=self.user_col, item_col=self.item_col,
+                          time_col=self.time_col, time_required=time_required)
         if reset:
-            self.n_features_in_ = 2
+            columns = [self.user_col, self.item_col] + (
+                [] if self.time_col is None else [self.time_col])
+            self.n_features_in_ = len(columns)
             if isinstance(X, pd.DataFrame):
-                self.feature_names_in_ = np.array([self.user_col, self.item_col], dtype=object)
+                self.feature_names_in_ = np.array(columns, dtype=object)
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        return pairs
+        return rows
 
     def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int | str, continue_: bool,
                early_stopping: bool) -> None:
         """Fit anew, or continue the fitted network (``continue_``); see :mod:`._training`."""
         continuing = continue_ and hasattr(self, "regressor_")
-        users, items = self._check_pairs(X, reset=not continuing)
+        if not self.use_bias and self.time_col is not None:
+            raise ValueError(
+                "time_col adds time terms to the user and item biases, so it needs "
+                "use_bias=True; set use_bias=True, or time_col=None."
+            )
+        users, items, seconds = self._check_rows(X, reset=not continuing)
         ratings = check_ratings(y, len(users))
-        users, items, ratings, weights = _training.drop_zero_weight(
-            users, items, ratings, sample_weight
+        users, items, ratings, weights, seconds = _training.drop_zero_weight(
+            users, items, ratings, sample_weight, seconds
         )
         settings = _defaults.resolve({"batch_size": self.batch_size,
                                       "learning_rate": self.learning_rate,
@@ -871,15 +933,17 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             for name in ("n_estimators", "implicit"):
                 if getattr(self, name) == _defaults.AUTO:
                     settings[name] = getattr(self, f"{name}_")
+        settings["damped_biases"] = _defaults.damped_biases_for(len(ratings))
         check_architecture(self.n_factors, settings["epochs"], settings["batch_size"],
                            self.hidden_units)
         check_jit_compile(self.jit_compile, self.random_state)
         config = self._training_config(early_stopping=early_stopping, settings=settings)
+        days = None if seconds is None else day_numbers(seconds)
         if continuing:
             trained = _training.train_more(self._fitted_state(), users, items, ratings,
-                                           weights, config)
+                                           weights, config, days=days)
         else:
-            trained = _training.train_new(users, items, ratings, weights, config)
+            trained = _training.train_new(users, items, ratings, weights, config, days=days)
 
         self.encoder_ = trained.encoder
         self.regressor_ = trained.regressor
@@ -897,6 +961,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         self.implicit_ = bool(settings["implicit"])
         self.l2_ = float(settings["l2"])
         self.epochs_ = int(settings["epochs"])
+        self.time_max_ = _training.latest_time(
+            seconds, getattr(self, "time_max_", None) if continuing else None)
         self._serve = None
 
     def _training_config(self, *, early_stopping: bool,
@@ -927,6 +993,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             user_features=self.user_features,
             item_features=self.item_features,
+            damped_biases=bool(settings["damped_biases"]),
         )
 
     def _fitted_state(self) -> _training.Trained:
@@ -941,18 +1008,29 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             self._serve = make_serving_function(self.model_)
         return self._serve
 
-    def _item_scores(self):
+    def _day_at(self, at: Any) -> int | None:
+        """The UTC day number to recommend at (None for a model without times)."""
+        check_time_col(self.time_col, getattr(self, "time_max_", None))
+        if self.time_col is None:
+            if at is not None:
+                raise ValueError("at= is the time to recommend at, for a model fitted with "
+                                 "time_col; this one was fitted without times.")
+            return None
+        seconds = self.time_max_ if at is None else unix_seconds([at], "at")[0]
+        return int(day_numbers(np.array([seconds]))[0])
+
+    def _item_scores(self, day: int | None):
         """Scores of every item for blocks of user codes (for ``recommend``): from the
         additive form of a tower-less network, else from the network itself. Cached with the
-        serving function it is read from."""
+        serving function it is read from and the day."""
         serve = self._serving_function()
         cached = getattr(self, "_scores", None)
-        if cached is None or cached[0] is not serve:
-            tables = additive_form(self.model_)
-            score = (_recommend.network_scores(serve, self.n_items_) if tables is None
+        if cached is None or cached[:2] != (serve, day):
+            tables = additive_form(self.model_, day)
+            score = (_recommend.network_scores(serve, self.n_items_, day) if tables is None
                      else _recommend.additive_scores(tables, self.n_items_))
-            self._scores = (serve, score)
-        return self._scores[1]
+            self._scores = (serve, day, score)
+        return self._scores[2]
 
     def _predict_from_codes(self, codes: np.ndarray) -> np.ndarray:
         scaled = predict_codes(self._serving_function(), codes)

@@ -10,19 +10,29 @@ TensorFlow only: neither skembedrec nor its Keras wrapper nor scikit-learn.
 Signatures (inputs -> outputs):
 
 ``predict``
-    ``user`` (n,), ``item`` (n,) -> ``rating`` (n,) float64, in stars, as
+    ``user`` (n,), ``item`` (n,) [, ``time`` (n,)] -> ``rating`` (n,) float64, in stars, as
     :meth:`EmbeddingRatingRegressor.predict`.
 ``recommend``
-    ``user`` (n,), ``k`` () int32 -> ``items`` (n, k'), ``ratings`` (n, k') float64 and
-    ``valid`` (n, k') bool, best first, with ``k' = min(k, n_items)``. Items the user rated
-    in training are excluded, as :meth:`EmbeddingRatingRegressor.recommend` does; when
-    fewer than ``k'`` are left, the row ends with entries whose ``valid`` is False.
+    ``user`` (n,), ``k`` () int32 [, ``time`` (n,)] -> ``items`` (n, k'), ``ratings``
+    (n, k') float64 and ``valid`` (n, k') bool, best first, with ``k' = min(k, n_items)``.
+    Items the user rated in training are excluded, as
+    :meth:`EmbeddingRatingRegressor.recommend` does; when fewer than ``k'`` are left, the
+    row ends with entries whose ``valid`` is False.
 ``similar_items``
     ``item`` (n,), ``k`` () int32 -> ``items`` (n, k'), ``similarities`` (n, k') float64,
     cosine, most similar first, the item itself excluded, ``k' = min(k, n_items - 1)``.
 
+A model fitted with ``time_col`` has the ``time`` input in ``predict`` (the time of each
+pair) and ``recommend`` (the time to recommend each user row at, as ``recommend``'s ``at``):
+float64 unix seconds, UTC, turned in the graph into the UTC day numbers the network takes.
+Times outside the training period predict as in ``predict`` (each user's drift held at the
+nearest end of the period, the mean level of the training ratings). A model
+fitted without times has no ``time`` input.
+
 ``serving_default`` is ``predict``. Under ``handle_unknown="error"`` an unknown id makes the
-call fail with an ``InvalidArgumentError`` naming it, instead of falling back.
+call fail with an ``InvalidArgumentError`` naming it, instead of falling back. A ``time``
+that is not finite or not plausible unix seconds (beyond 1e11 either way, as milliseconds
+are) fails the same way, as :meth:`EmbeddingRatingRegressor.predict` refuses it.
 """
 
 from __future__ import annotations
@@ -35,7 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from ._network import additive_form, set_training_pairs
+from ._network import additive_form, set_training_pairs, time_grid
+from ._time import _MAX_SECONDS, SECONDS_PER_DAY
 
 _INT64 = np.iinfo(np.int64)
 
@@ -56,7 +67,8 @@ def export_saved_model(
 ) -> None:
     """Write the SavedModel described in the module docstring to the directory ``path``.
 
-    ``model`` is the fitted Keras network (codes of shape (n, 2) -> standardised ratings);
+    ``model`` is the fitted Keras network (codes of shape (n, 2), or (n, 3) with the UTC day
+    number when it has time terms -> standardised ratings);
     ``target_mean``/``target_scale`` undo the standardisation; ``seen`` holds the training
     (user code, item code) pairs; ``item_vectors`` the factor vector of each known item.
     """
@@ -89,11 +101,12 @@ def _save(path: str | os.PathLike, module: _ServingModule) -> None:
     user_spec = tf.TensorSpec([None], module.user_dtype, name="user")
     item_spec = tf.TensorSpec([None], module.item_dtype, name="item")
     k_spec = tf.TensorSpec([], tf.int32, name="k")
-    predict = module.predict.get_concrete_function(user_spec, item_spec)
+    time_specs = [tf.TensorSpec([None], tf.float64, name="time")] if module.has_time else []
+    predict = module.predict.get_concrete_function(user_spec, item_spec, *time_specs)
     signatures = {
         "serving_default": predict,
         "predict": predict,
-        "recommend": module.recommend.get_concrete_function(user_spec, k_spec),
+        "recommend": module.recommend.get_concrete_function(user_spec, k_spec, *time_specs),
         "similar_items": module.similar_items.get_concrete_function(item_spec, k_spec),
     }
     # Serving never differentiates: the network's custom gradients are left out.
@@ -159,8 +172,10 @@ class _ServingModule(tf.Module):
         self._scaling = (float(target_scale), float(target_mean), float(rating_min),
                          float(rating_max))
         # Without an MLP tower, predict scores from four tables read off the network
-        # (_network.additive_form): a handful of ops per call instead of every layer.
-        tables = additive_form(model)
+        # (_network.additive_form): a handful of ops per call instead of every layer. With
+        # time terms the user terms depend on the day of each pair: the network scores them.
+        self.has_time = time_grid(model) is not None
+        tables = None if self.has_time else additive_form(model)
         self._additive = tables is not None
         if tables is not None:
             # The one-id terms and the rating scale folded into the factor rows: a rating
@@ -186,28 +201,46 @@ class _ServingModule(tf.Module):
         scale, mean, low, high = self._scaling
         return tf.clip_by_value(tf.cast(raw, tf.float64) * scale + mean, low, high)
 
-    def _scores(self, user_codes, item_codes):
-        codes = tf.cast(tf.stack([user_codes, item_codes], axis=1), tf.int32)
+    @staticmethod
+    def _days(time, rows, row: str):
+        """UTC day numbers of ``time`` (float64 unix seconds), one per entry of ``rows``."""
+        checks = [
+            tf.debugging.assert_equal(tf.size(time), tf.size(rows),
+                                      message=f"time must hold one value per {row}"),
+            # Also false for NaN and infinities.
+            tf.debugging.assert_less_equal(
+                tf.abs(time), tf.constant(float(_MAX_SECONDS), tf.float64),
+                message="time must be finite unix seconds (UTC), not milliseconds or "
+                "nanoseconds: |time| <= 1e11"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.cast(tf.math.floor(time / SECONDS_PER_DAY), tf.int32)
+
+    def _scores(self, user_codes, item_codes, days=None):
+        columns = [tf.cast(user_codes, tf.int32), tf.cast(item_codes, tf.int32)]
+        codes = tf.stack(columns + ([] if days is None else [days]), axis=1)
         return self._model(codes, training=False)[:, 0]
 
     @tf.function(autograph=False)
-    def predict(self, user, item):
+    def predict(self, user, item, time=None):
         users = self._codes(user, self.user_table, self.n_users, "user")
         items = self._codes(item, self.item_table, self.n_items, "item")
         if not self._additive:
-            return {"rating": self._stars(self._scores(users, items))}
+            days = None if time is None else self._days(time, users, "pair")
+            return {"rating": self._stars(self._scores(users, items, days))}
         _, _, low, high = self._scaling
         stars = tf.reduce_sum(tf.gather(self.user_rows, users)
                               * tf.gather(self.item_rows, items), axis=1)
         return {"rating": tf.cast(tf.clip_by_value(stars, low, high), tf.float64)}
 
     @tf.function(autograph=False)
-    def recommend(self, user, k):
+    def recommend(self, user, k, time=None):
         users = self._codes(user, self.user_table, self.n_users, "user")
         n = tf.shape(users, out_type=tf.int64)[0]
         all_items = tf.range(self.n_items, dtype=tf.int64)
+        days = None if time is None else tf.repeat(self._days(time, users, "user"), self.n_items)
         scores = tf.reshape(
-            self._scores(tf.repeat(users, self.n_items), tf.tile(all_items, [n])),
+            self._scores(tf.repeat(users, self.n_items), tf.tile(all_items, [n]), days),
             [n, self.n_items])
         # The training items of each known user (a CSR row); unknown users have seen none.
         known = users < self.n_users

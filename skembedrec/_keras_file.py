@@ -51,7 +51,8 @@ LEGACY_KERAS_CLASSES: dict[str | None, frozenset[str]] = {
 # Every integer in a layer's config must have a rule here, keyed by class name and config
 # key, or the file is refused: a size added to a layer without a rule cannot slip through.
 #   "ids": the row count of an id-indexed table, n_users + 1 or n_items + 1 of the file;
-#   "width": a number of columns, at most Limits.width; "column": 0 or 1; "any": not a size.
+#   "width": a number of columns, at most Limits.width; "column": 0, 1 or 2 (user, item,
+#   day); "day": a day number, not a size.
 SIZE_RULES: dict[tuple[str, str], str] = {
     ("PenalizedEmbedding", "input_dim"): "ids",
     ("PenalizedEmbedding", "output_dim"): "width",
@@ -63,6 +64,13 @@ SIZE_RULES: dict[tuple[str, str], str] = {
     ("PadColumns", "width"): "width",
     ("MemberDots", "n_members"): "width",
     ("IdColumn", "column"): "column",
+    ("UserDrift", "n_rows"): "ids",
+    ("UserDrift", "first_day"): "day",
+    ("UserDrift", "last_day"): "day",
+    ("TimeBinBias", "n_bins"): "width",
+    ("TimeBinBias", "first_day"): "day",
+    ("TimeBinBias", "last_day"): "day",
+    ("TimeBinBias", "days_per_bin"): "width",
     ("Dense", "units"): "width",
     ("Concatenate", "axis"): "any",
 }
@@ -72,6 +80,8 @@ _WEIGHT_VALUES: dict[str, Callable[[dict], int]] = {
     "PenalizedEmbedding": lambda c: c["input_dim"] * c["output_dim"],
     "ImplicitFeedback": lambda c: (c["n_rows"] + c["n_columns"]) * c["output_dim"],
     "FeatureLookup": lambda c: c["n_rows"] * c["n_features"],
+    "UserDrift": lambda c: 2 * c["n_rows"],
+    "TimeBinBias": lambda c: c["n_bins"] + 2,
 }
 # Every declared value is written to the weights file as float32 (Adam's moments besides):
 # the file holds at least this many bytes per value.
@@ -182,8 +192,10 @@ def _check_layer_sizes(layer: Any, path: str, id_rows: set[int], limits: Limits)
                          f"vocabularies plus one ({sorted(id_rows)})")
         if rule == "width" and not 1 <= value <= limits.width:
             raise refuse(path, f"{where}, outside 1..{limits.width} (the limit 'width')")
-        if rule == "column" and value not in (0, 1):
-            raise refuse(path, f"{where}; the id input has columns 0 and 1 only")
+        if rule == "column" and value not in (0, 1, 2):
+            raise refuse(path, f"{where}; the input has columns 0, 1 and 2 only")
+        if rule == "day" and not -(2**31) <= value < 2**31:
+            raise refuse(path, f"{where}, outside the int32 day numbers")
     count = _WEIGHT_VALUES.get(str(name))
     try:
         return int(count(config)) if count is not None else 0

@@ -293,7 +293,7 @@ class EnsembleMean(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class IdColumn(keras.layers.Layer):
-    """Select one column of the ``(n, 2)`` id input as an int32 vector."""
+    """Select one column of the int32 input (user code, item code[, day]) as a vector."""
 
     def __init__(self, column: int, **kwargs):
         super().__init__(**kwargs)
@@ -352,5 +352,91 @@ class PadColumns(keras.layers.Layer):
         return {**super().get_config(), "width": self.width}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UserDrift(keras.layers.Layer):
+    """timeSVD++'s drift of a user's bias: ``alpha_u * dev_u(t)``.
+
+    ``dev_u(t) = sign(t - t_u) |t - t_u|^exponent`` (Koren 2009), with ``t`` the day of the
+    rating and ``t_u`` the mean day of the user's training ratings (the non-trainable
+    :attr:`mean_day`, written after the network is built), divided by its largest possible
+    value so that it lies in [-1, 1]. Days outside ``[first_day, last_day]`` (the training
+    period) count as its nearest end: the drift is held, not extrapolated. ``alpha`` starts
+    at zero; rows no rating reaches (the reserved unknown row) stay at zero drift. The L2
+    penalty applies to the rows a batch uses, as in :class:`PenalizedEmbedding`.
+    """
+
+    def __init__(self, n_rows: int, first_day: int, last_day: int, *, exponent: float = 0.4,
+                 l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_rows = int(n_rows)
+        self.first_day = int(first_day)
+        self.last_day = int(last_day)
+        self.exponent = float(exponent)
+        self.l2 = float(l2)
+
+    def build(self, input_shape):
+        self.drift = self.add_weight(shape=(self.n_rows, 1), initializer="zeros",
+                                     name="drift")
+        self.mean_day = self.add_weight(shape=(self.n_rows,), initializer="zeros",
+                                        trainable=False, name="mean_day")
+
+    def call(self, inputs, training=None):
+        codes, days = inputs
+        held = ops.cast(ops.clip(days, self.first_day, self.last_day), "float32")
+        distance = held - ops.take(self.mean_day, codes, axis=0)
+        span = float(max(1, self.last_day - self.first_day)) ** self.exponent
+        deviation = ops.sign(distance) * ops.power(ops.abs(distance), self.exponent) / span
+        rows = ops.take(self.drift, codes, axis=0)
+        if training and self.l2 > 0:
+            self.add_loss(self.l2 * ops.mean(ops.square(rows)))
+        return rows * ops.expand_dims(deviation, -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_rows": self.n_rows, "first_day": self.first_day,
+                "last_day": self.last_day, "exponent": self.exponent, "l2": self.l2}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TimeBinBias(keras.layers.Layer):
+    """A learned bias per time bin shared by every rating: the period's rating level.
+
+    Takes the day numbers of the ratings. Bins are ``days_per_bin`` days wide from
+    ``first_day``; there are ``n_bins`` of them, covering the training period up to
+    ``last_day``. Days before the period take the reserved entry ``n_bins`` of the table,
+    days after it the entry ``n_bins + 1``; the network's owner sets both to the mean
+    level of the training ratings (:func:`~._network.fill_outside_level`): the level of an
+    unseen period is unknown, as the bias of an unseen user is. Ratings after the period
+    (``partial_fit``) then train the "after" entry alone. Starts at zero, not penalised
+    (each bin has many ratings).
+    """
+
+    def __init__(self, n_bins: int, first_day: int, last_day: int, days_per_bin: int,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.n_bins = int(n_bins)
+        self.first_day = int(first_day)
+        self.last_day = int(last_day)
+        self.days_per_bin = int(days_per_bin)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(self.n_bins + 2,), initializer="zeros",
+                                     name="table")
+
+    def call(self, days):
+        bins = ops.where(days < self.first_day, self.n_bins,
+                         ops.where(days > self.last_day, self.n_bins + 1,
+                                   (days - self.first_day) // self.days_per_bin))
+        return ops.expand_dims(ops.take(self.table, bins, axis=0), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_bins": self.n_bins, "first_day": self.first_day,
+                "last_day": self.last_day, "days_per_bin": self.days_per_bin}
+
 LAYER_CLASSES = (PenalizedEmbedding, ImplicitFeedback, MemberDots, EnsembleMean, IdColumn,
-                 FeatureLookup, PadColumns)
+                 FeatureLookup, PadColumns, UserDrift, TimeBinBias)

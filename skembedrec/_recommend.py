@@ -82,14 +82,18 @@ def _mask_seen(scores: np.ndarray, user_codes: np.ndarray, seen: sp.csr_array) -
     scores[np.repeat(known, per_row), rows.indices] = -np.inf
 
 
-def network_scores(serve: Callable, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Scores of every item for a block of user codes, from the compiled network ``serve``."""
+def network_scores(serve: Callable, n_items: int,
+                   day: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Scores of every item for a block of user codes, from the compiled network ``serve``
+    (at the UTC day number ``day`` for a network with time terms)."""
     all_items = np.arange(n_items, dtype=np.int32)
 
     def score(block: np.ndarray) -> np.ndarray:
-        codes = np.empty((len(block) * n_items, 2), dtype=np.int32)
+        codes = np.empty((len(block) * n_items, 2 if day is None else 3), dtype=np.int32)
         codes[:, 0] = np.repeat(block, n_items)
         codes[:, 1] = np.tile(all_items, len(block))
+        if day is not None:
+            codes[:, 2] = day
         return predict_codes(serve, codes).reshape(len(block), n_items)
 
     return score

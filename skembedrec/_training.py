@@ -51,15 +51,21 @@ from ._keras import (
     train_epochs,
 )
 from ._network import (
+    ARCHITECTURE_CHANGED,
     NetworkConfig,
     copy_learned_state,
+    fill_outside_level,
     fill_untrained_rows,
     n_side_features,
     refresh_caches,
+    set_damped_biases,
     set_feature_table,
     set_training_pairs,
+    set_user_mean_days,
+    time_grid,
 )
 from ._recommend import seen_matrix
+from ._time import TimeGrid
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class TrainingConfig:
     tol: float = 1e-4
     user_features: pd.DataFrame | None = None
     item_features: pd.DataFrame | None = None
+    damped_biases: bool = True
 
 
 @dataclass
@@ -98,13 +105,14 @@ class Trained:
     best_epoch: int | None
 
 
-def drop_zero_weight(users, items, ratings, sample_weight):
+def drop_zero_weight(users, items, ratings, sample_weight, times=None):
     """Validate ``sample_weight`` and drop the rows whose weight is 0.
 
-    Returns ``(users, items, ratings, weights)``; ``weights`` is None without weights.
+    Returns ``(users, items, ratings, weights, times)``; ``weights`` is None without
+    weights, ``times`` None without times.
     """
     if sample_weight is None:
-        return users, items, ratings, None
+        return users, items, ratings, None, times
     weights = _check_sample_weight(sample_weight, ratings, ensure_non_negative=True)
     keep = weights > 0
     if not keep.any():
@@ -113,8 +121,17 @@ def drop_zero_weight(users, items, ratings, sample_weight):
             "rating a positive weight."
         )
     if keep.all():
-        return users, items, ratings, weights
-    return users[keep], items[keep], ratings[keep], weights[keep]
+        return users, items, ratings, weights, times
+    return (users[keep], items[keep], ratings[keep], weights[keep],
+            None if times is None else times[keep])
+
+
+def latest_time(seconds: np.ndarray | None, previous: float | None) -> float | None:
+    """The latest training time so far (unix seconds), None for a model without times."""
+    if seconds is None:
+        return None
+    latest = float(seconds.max())
+    return latest if previous is None else max(latest, previous)
 
 
 def validation_split(n: int, fraction: float, random_state: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -207,14 +224,19 @@ class EpochReport(keras.callbacks.Callback):
 
 
 def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
-              weights: np.ndarray | None, config: TrainingConfig) -> Trained:
-    """Fit a new model on the ratings (weight-0 rows already dropped)."""
+              weights: np.ndarray | None, config: TrainingConfig, *,
+              days: np.ndarray | None = None) -> Trained:
+    """Fit a new model on the ratings (weight-0 rows already dropped).
+
+    With ``days`` (the UTC day number of each rating), the network has time terms over the
+    training ratings' period.
+    """
     frames = {
         "user": check_feature_frame(config.user_features, "user_features"),
         "item": check_feature_frame(config.item_features, "item_features"),
     }
     encoder = _fit_vocabulary(users, items, frames)
-    codes = encoder.encode(users, items)
+    codes = _with_days(encoder.encode(users, items), days)
     train, validation = _split(len(codes), config)
     scaler = fit_target_scaler(ratings[train], _take(weights, train))
     tables = {
@@ -226,20 +248,30 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     seen = seen_matrix(codes[train, 0], codes[train, 1], encoder.n_users, encoder.n_items)
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=_width(tables["user"]),
-                            n_item_features=_width(tables["item"]), **config.architecture)
+                            n_item_features=_width(tables["item"]),
+                            time_grid=None if days is None else TimeGrid.spanning(days[train]),
+                            **config.architecture)
 
-    def write_feature_tables(model):
+    def write_tables(model):
         for kind, table in tables.items():
             set_feature_table(model, kind, table)
+        if config.damped_biases:
+            set_damped_biases(model, codes[train, 0], codes[train, 1],
+                              scaler.transform(ratings[train].reshape(-1, 1))[:, 0],
+                              _take(weights, train))
+        if days is not None:
+            set_user_mean_days(model, codes[train, 0], days[train])
 
     regressor, history, best_epoch = _train_network(
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
-        seen=seen, history={}, prepare=write_feature_tables)
+        seen=seen, history={}, prepare=write_tables)
     fill_untrained_rows(
         keras_model(regressor),
         np.bincount(codes[train, 0], minlength=encoder.n_users + 1)[:-1] > 0,
         np.bincount(codes[train, 1], minlength=encoder.n_items + 1)[:-1] > 0,
     )
+    if days is not None:
+        fill_outside_level(keras_model(regressor), days[train])
     return Trained(
         encoder=encoder,
         regressor=regressor,
@@ -252,11 +284,20 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
 
 
 def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
-               weights: np.ndarray | None, config: TrainingConfig) -> Trained:
-    """Continue training ``previous``'s model; new ids grow the tables."""
+               weights: np.ndarray | None, config: TrainingConfig, *,
+               days: np.ndarray | None = None) -> Trained:
+    """Continue training ``previous``'s model; new ids grow the tables.
+
+    ``days`` are required exactly when the model has time terms; its time grid is kept
+    (later days are outside its period: they train the level of days outside it), and new
+    users' drift is centred on their days here.
+    """
     old_model = keras_model(previous.regressor)
+    grid = time_grid(old_model)
+    if (grid is None) != (days is None):
+        raise ValueError(ARCHITECTURE_CHANGED)
     encoder = previous.encoder.extended(users, items)
-    codes = encoder.encode(users, items)
+    codes = _with_days(encoder.encode(users, items), days)
     train, validation = _split(len(codes), config)
     scaler = previous.regressor.transformer_
     old_users, old_items = previous.seen.nonzero()
@@ -266,11 +307,17 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=n_side_features(old_model, "user"),
                             n_item_features=n_side_features(old_model, "item"),
-                            **config.architecture)
+                            time_grid=grid, **config.architecture)
+
+    def carry_over(model):
+        copy_learned_state(old_model, model)
+        if days is not None:
+            set_user_mean_days(model, codes[train, 0], days[train],
+                               first_new=previous.encoder.n_users)
+
     regressor, history, best_epoch = _train_network(
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
-        seen=seen, history=previous.history,
-        prepare=lambda model: copy_learned_state(old_model, model))
+        seen=seen, history=previous.history, prepare=carry_over)
     refresh_caches(keras_model(regressor))
     return Trained(
         encoder=encoder,
@@ -343,6 +390,10 @@ def _concat(ids: np.ndarray, extra: np.ndarray) -> np.ndarray:
     if ids.dtype != extra.dtype and (ids.dtype.kind == "O" or extra.dtype.kind == "O"):
         return np.concatenate([ids.astype(object), extra.astype(object)])
     return np.concatenate([ids, extra])
+
+
+def _with_days(codes: np.ndarray, days: np.ndarray | None) -> np.ndarray:
+    return codes if days is None else np.column_stack([codes, days]).astype(np.int32)
 
 
 def _split(n: int, config: TrainingConfig):

@@ -15,6 +15,8 @@ import pandas as pd
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from ._time import unix_seconds
+
 # pandas' inferred dtype of an id column -> the kind of id it holds; anything else is mixed.
 _ID_KINDS = {
     "integer": "number",
@@ -182,37 +184,82 @@ def _check_id_column(ids: np.ndarray, kind: str) -> np.ndarray:
     return ids
 
 
-def check_pairs(X: Any, *, user_col: Any, item_col: Any) -> tuple[np.ndarray, np.ndarray]:
+def check_pairs(X: Any, *, user_col: Any, item_col: Any
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Validate X and return its user ids and item ids as two 1-D arrays.
 
     X is a DataFrame holding ``user_col`` and ``item_col`` (other columns are ignored) or a
     2-column array-like, column 0 the user and column 1 the item. DataFrame columns are read
     directly, without a copy of the frame: single-row predictions stay cheap.
     """
+    users, items, _ = check_rows(X, user_col=user_col, item_col=item_col)
+    return users, items
+
+
+def check_rows(X: Any, *, user_col: Any, item_col: Any, time_col: Any = None,
+               time_required: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`check_pairs` with a time column: returns the users, items and unix seconds.
+
+    With ``time_col`` set, a DataFrame must hold that column and an array a third column
+    (column 2) of times, unless ``time_required`` is False (then the times are ignored and
+    an array may have 2 or 3 columns). Without it, the times are None.
+    """
     if X is None:
         raise ValueError("X (the user and item ids) is required; got None.")
+    names = [user_col, item_col] + ([] if time_col is None else [time_col])
     if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "shape"):
         # Rows given as Python sequences: let pandas infer each column's type, so that
         # [["ann", 1]] keeps 1 an int (numpy would make every value a string).
         X = pd.DataFrame(list(X))
-        X = X.to_numpy() if X.shape[1] != 2 else X.set_axis([user_col, item_col], axis=1)
+        width = X.shape[1]
+        X = X.set_axis(names[:width], axis=1) if width in (2, len(names)) else X.to_numpy()
+    times = None
     if isinstance(X, pd.DataFrame):
         users, items = _select_columns(X, user_col, item_col)
         if len(users) == 0:
             raise ValueError("X is empty: it has 0 rows; at least 1 (user, item) pair is needed.")
+        if time_col is not None and time_required:
+            if time_col not in X.columns:
+                raise ValueError(
+                    f"X has no time column {time_col!r} (time_col); it has columns "
+                    f"{list(X.columns)}. The model uses the time of each rating: add the "
+                    "column, or fit with time_col=None."
+                )
+            times = X[time_col]
     else:
         X = check_array(
             X, dtype=None, ensure_all_finite=False, accept_sparse=False, input_name="X"
         )
-        if X.shape[1] != 2:
+        allowed = {2} if time_col is None else {3} if time_required else {2, 3}
+        if X.shape[1] not in allowed:
+            described = ("exactly 2 columns (user id, item id)" if time_col is None else
+                         f"3 columns (user id, item id, time; time_col={time_col!r})")
             raise ValueError(
-                f"X must have exactly 2 columns (user id, item id); got {X.shape[1]} feature(s). "
-                "Pass a "
-                f"DataFrame with the columns {user_col!r} and {item_col!r} (set user_col= and "
-                "item_col= to use other names), or a 2-column array."
+                f"X must have {described}; got {X.shape[1]} feature(s). Pass a DataFrame "
+                f"with the columns {names} (set user_col=, item_col= and time_col= to use "
+                f"other names), or an array with {len(names)} columns in that order."
             )
         users, items = X[:, 0], X[:, 1]
-    return _check_id_column(users, "user"), _check_id_column(items, "item")
+        if time_col is not None and time_required:
+            times = X[:, 2]
+    if times is not None:
+        times = unix_seconds(times, time_col)
+    return _check_id_column(users, "user"), _check_id_column(items, "item"), times
+
+
+def check_time_col(time_col: Any, time_max: float | None) -> None:
+    """Refuse a ``time_col`` that disagrees with how the model was fitted (``time_max``:
+    its latest training time, None when fitted without times)."""
+    if time_col is None and time_max is not None:
+        raise ValueError(
+            "The model was fitted with a time column, but time_col is now None: it needs "
+            "the time of each rating. Set time_col back to the name it was fitted with."
+        )
+    if time_col is not None and time_max is None:
+        raise ValueError(
+            f"time_col={time_col!r}, but the model was fitted without times. Set "
+            "time_col=None, or fit again with the time column."
+        )
 
 
 def check_ratings(y: Any, n_samples: int) -> np.ndarray:

@@ -41,8 +41,8 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from ._validation import (
     check_no_missing,
-    check_pairs,
     check_positive_int,
+    check_rows,
     column,
     finite_numbers,
 )
@@ -314,7 +314,8 @@ class _RankingScorer:
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         user_col = getattr(final, "user_col", "user_id")
         item_col = getattr(final, "item_col", "item_id")
-        users, _ = check_pairs(X, user_col=user_col, item_col=item_col)
+        users, _, _ = check_rows(X, user_col=user_col, item_col=item_col,
+                                 time_col=getattr(final, "time_col", None), time_required=False)
         options = {} if self.threshold is None else {"threshold": self.threshold}
         metric = _METRICS[self.metric]
         return metric(users, y_true, estimator.predict(X), k=self.k, **options)

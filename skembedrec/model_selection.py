@@ -34,6 +34,9 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils.validation import check_consistent_length
 
+from ._time import missing_error as _missing_error
+from ._time import time_keys as _time_keys
+
 __all__ = ["GlobalTimeSplit", "PerUserTimeSplit"]
 
 # Where an array X keeps each column, as in the estimator (user, item) plus the time.
@@ -105,101 +108,6 @@ def _column(X: Any, name: Any, position: int, param: str) -> pd.Series:
     if frame is not None:
         return frame.iloc[:, index]
     return pd.Series(array[:, index], copy=False)
-
-
-def _missing_error(missing: np.ndarray, name: Any, what: str) -> ValueError:
-    rows = np.flatnonzero(missing)
-    return ValueError(
-        f"The {what} column {name!r} contains {rows.size} missing value(s) (NaN, None or NaT) "
-        f"at row(s) {rows[:10].tolist()}; every rating needs a {what}."
-    )
-
-
-def _time_keys(values: Any, name: Any = "timestamp") -> np.ndarray:
-    """Times as numbers that sort like the times: unix seconds as given, datetimes as
-    nanoseconds since the epoch in UTC.
-
-    Parameters
-    ----------
-    values : array-like of shape (n_samples,)
-        Unix seconds (ints or floats), ``datetime64`` values or pandas Timestamps
-        (timezone-aware ones are converted to UTC).
-    name : str or int, default="timestamp"
-        The column's name, for error messages.
-
-    Returns
-    -------
-    keys : ndarray of shape (n_samples,)
-        int64 or float64 keys; only their order is meaningful.
-
-    Raises
-    ------
-    ValueError
-        For a missing, infinite or non-time value, or a column that mixes kinds.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> _time_keys([1.5e9, 1.6e9]).tolist()
-    [1500000000.0, 1600000000.0]
-    >>> stamps = pd.Series(pd.to_datetime(["2020-01-01 01:00"]).tz_localize("Europe/Paris"))
-    >>> _time_keys(stamps).tolist() == _time_keys(pd.to_datetime(["2020-01-01"])).tolist()
-    True
-    """
-    series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
-    missing = series.isna().to_numpy()
-    if missing.any():
-        raise _missing_error(missing, name, "time")
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return _nanoseconds(series.dt.tz_convert("UTC").dt.tz_localize(None))
-    kind = series.dtype.kind
-    if kind == "M":
-        return _nanoseconds(series)
-    if kind in "iu":
-        return series.to_numpy(dtype=np.int64)
-    if kind == "f":
-        keys = series.to_numpy(dtype=np.float64)
-        if not np.isfinite(keys).all():
-            rows = np.flatnonzero(~np.isfinite(keys))
-            raise ValueError(
-                f"The time column {name!r} contains infinite value(s) at row(s) "
-                f"{rows[:10].tolist()}; times must be finite."
-            )
-        return keys
-    inferred = pd.api.types.infer_dtype(series, skipna=False)
-    if inferred == "integer":
-        return series.to_numpy().astype(np.int64)
-    if inferred in ("floating", "mixed-integer-float", "decimal"):
-        return _time_keys(series.to_numpy().astype(np.float64), name)
-    if inferred in ("datetime", "datetime64", "date"):
-        return _object_datetimes(series, name)
-    found = sorted({type(v).__name__ for v in series.iloc[:10_000]})
-    hint = (
-        " Convert strings with pandas.to_datetime first." if inferred == "string" else
-        " Use one kind per column: unix seconds, or datetime64 / Timestamps."
-    )
-    raise ValueError(
-        f"The time column {name!r} must hold unix seconds, datetime64 values or pandas "
-        f"Timestamps; got values of type(s) {found}.{hint}"
-    )
-
-
-def _nanoseconds(series: pd.Series) -> np.ndarray:
-    return series.to_numpy(dtype="datetime64[ns]").view(np.int64)
-
-
-def _object_datetimes(series: pd.Series, name: Any) -> np.ndarray:
-    aware = {getattr(v, "tzinfo", None) is not None for v in series}
-    if len(aware) > 1:
-        raise ValueError(
-            f"The time column {name!r} mixes timezone-aware and naive datetimes; localize "
-            "the naive ones (e.g. Series.dt.tz_localize('UTC')) or drop the timezones."
-        )
-    try:
-        converted = pd.to_datetime(series, utc=aware == {True})
-    except (TypeError, ValueError, OverflowError) as error:
-        raise ValueError(f"The time column {name!r} could not be read as times: {error}") from None
-    return _time_keys(converted, name)
 
 
 def _check_lengths(X: Any, y: Any, groups: Any) -> int:

@@ -56,6 +56,26 @@ def test_benchmark_splits_match_the_protocols(ml100k):
     assert len(pd.Index(np.concatenate(folds)).unique()) == len(frame)
 
 
+def test_time_cut_protocol_trains_on_the_first_90_percent_by_time(ml100k):
+    bench = _load_benchmark("movielens")
+    frame = ml100k.rename(columns={"movie_id": "item_id"})
+    train, test = bench.split(frame, "timecut", 0)
+    assert (len(train), len(test)) == (90_000, 10_000)
+    assert train["timestamp"].max() <= test["timestamp"].min()
+    assert not set(train.index) & set(test.index)
+
+
+def test_time_section_and_movielens_section_are_kept_apart(tmp_path, monkeypatch):
+    bench = _load_benchmark("movielens")
+    results = tmp_path / "RESULTS.md"
+    monkeypatch.setattr(bench, "RESULTS", results)
+    bench.write_section("## MovieLens 100K\n\nplain")
+    bench.write_section("## Time\n\nfirst", bench.TIME_SECTION_START, bench.TIME_SECTION_END)
+    bench.write_section("## Time\n\nsecond", bench.TIME_SECTION_START, bench.TIME_SECTION_END)
+    text = results.read_text()
+    assert "plain" in text and "second" in text and "first" not in text
+
+
 def test_scale_benchmark_times_epochs_through_the_public_callbacks_parameter(monkeypatch):
     """benchmarks/scale.py clocks each epoch with a callback passed as a parameter (it used to
     monkeypatch the training module)."""

@@ -93,6 +93,18 @@ def test_plot_recommendations(run_example):
     assert ns["_figures"] == 1
 
 
+def test_plot_time_aware(run_example):
+    ns = run_example("plot_time_aware.py")
+    rmse = ns["rmse"]
+    assert list(rmse) == ["without time", "time_col"]
+    # The synthetic ratings drift by design: the time terms help on the later ratings.
+    assert rmse["time_col"] < rmse["without time"]
+    # Over the training period the learned level follows the true, seasonal one.
+    trained = ns["trained"]
+    assert np.corrcoef(ns["learned_level"][trained], ns["true_level"][trained])[0, 1] > 0.8
+    assert ns["_figures"] == 1
+
+
 def test_plot_item_embeddings(run_example):
     ns = run_example("plot_item_embeddings.py")
     assert ns["coords"].shape == (ns["model"].n_items_, 2) and ns["_figures"] == 1

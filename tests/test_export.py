@@ -208,3 +208,129 @@ def test_both_serving_paths_equal_predict(tmp_path, settings):
     out = predict(user=tf.constant(users, tf.int64), item=tf.constant(items, tf.int64))
     np.testing.assert_allclose(out["rating"].numpy(),
                                est.predict(np.column_stack([users, items])), atol=1e-5)
+
+
+# -- models fitted with time_col ---------------------------------------------------------------
+
+T0 = 946_684_800  # 2000-01-01 00:00 UTC
+DAY = 86_400
+PERIOD_DAYS = 120
+
+
+@pytest.fixture(scope="module")
+def time_export(tmp_path_factory):
+    """A tower-less time model (the path that serves from tables without time), exported."""
+    import tensorflow as tf
+
+    X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=3)
+    rng = np.random.default_rng(0)
+    days = rng.integers(0, PERIOD_DAYS, len(X))
+    X = X.assign(timestamp=T0 + days * DAY + rng.integers(0, DAY, len(X)))
+    # The level rises halfway through the period: the time terms have something to learn.
+    y = np.clip(y + (days >= PERIOD_DAYS // 2), 1, 5)
+    est = EmbeddingRatingRegressor(**{**FAST, "n_factors": 4, "hidden_units": ()},
+                                   time_col="timestamp").fit(X, y)
+    path = tmp_path_factory.mktemp("export_time") / "served"
+    est.export(path)
+    return est, X, tf.saved_model.load(str(path))
+
+
+# Before the period (and before 1970), its first and last days, just before midnight, and
+# long after it: outside the period a time predicts as the nearest end.
+TIMES = [-1.5 * DAY, T0 - 400 * DAY, T0 + 0.25, T0 + 60 * DAY - 0.5,
+         T0 + (PERIOD_DAYS - 1) * DAY + 3600.75, T0 + 20 * 365 * DAY]
+
+
+def _int64(values):
+    import tensorflow as tf
+
+    return tf.constant(np.asarray(values), tf.int64)
+
+
+def test_time_export_predicts_as_predict_at_every_time(time_export):
+    import tensorflow as tf
+
+    est, X, served = time_export
+    users = np.r_[X["user_id"].to_numpy()[:12], [10**6, 10**6, 3]]  # unknown ids too
+    items = np.r_[X["item_id"].to_numpy()[:12], [5, 10**6, 10**6]]
+    by_time = {}
+    for when in TIMES:
+        times = np.full(len(users), when)
+        out = served.signatures["predict"](user=_int64(users), item=_int64(items),
+                                           time=tf.constant(times, tf.float64))["rating"]
+        expected = est.predict(pd.DataFrame({"user_id": users, "item_id": items,
+                                             "timestamp": times}))
+        np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-5, err_msg=str(when))
+        by_time[when] = expected
+    # A time per pair, in one call.
+    mixed = np.resize(TIMES, len(users))
+    out = served.signatures["predict"](user=_int64(users), item=_int64(items),
+                                       time=tf.constant(mixed, tf.float64))["rating"]
+    expected = est.predict(pd.DataFrame({"user_id": users, "item_id": items,
+                                         "timestamp": mixed}))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-5)
+    # The time matters: a server that ignored it could not pass the checks above.
+    assert np.abs(by_time[TIMES[0]] - by_time[TIMES[-1]]).max() > 0.01
+
+
+def test_time_export_recommends_as_recommend_at(time_export):
+    import tensorflow as tf
+
+    est, X, served = time_export
+    user = X["user_id"].iloc[0]
+    users = [user, user, 10**6, X["user_id"].iloc[7]]
+    times = [TIMES[1], TIMES[-1], TIMES[3], TIMES[4]]  # one time per user row
+    top = served.signatures["recommend"](user=_int64(users), k=tf.constant(5),
+                                         time=tf.constant(times, tf.float64))
+    for row, (who, when) in enumerate(zip(users, times, strict=True)):
+        expected = est.recommend([who], n=5, at=when)
+        valid = top["valid"].numpy()[row]
+        assert top["items"].numpy()[row][valid].tolist() == expected["item"].tolist()
+        np.testing.assert_allclose(top["ratings"].numpy()[row][valid],
+                                   expected["predicted_rating"], atol=1e-5)
+    # Each row is rated at its own time.
+    assert np.abs(top["ratings"].numpy()[0] - top["ratings"].numpy()[1]).max() > 0.01
+
+
+def test_time_export_similar_items_are_unchanged(time_export):
+    import tensorflow as tf
+
+    est, X, served = time_export
+    items = X["item_id"].to_numpy()[:3]
+    near = served.signatures["similar_items"](item=_int64(items), k=tf.constant(3))
+    expected = est.similar_items(items, n=3)
+    assert near["items"].numpy().ravel().tolist() == expected["similar_item"].tolist()
+
+
+@pytest.mark.parametrize(("time", "message"), [
+    ([np.nan], "finite unix seconds"),
+    ([1.7e12], "not milliseconds"),  # a JavaScript Date.now()
+    ([T0, T0], "one value per pair"),
+])
+def test_time_export_refuses_what_predict_refuses(time_export, time, message):
+    import tensorflow as tf
+
+    _, _, served = time_export
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        served.signatures["predict"](user=_int64([0]), item=_int64([1]),
+                                     time=tf.constant(time, tf.float64))
+
+
+def _inputs(signature) -> dict:
+    return {name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}
+
+
+def test_time_input_only_for_models_fitted_with_times(exported, time_export):
+    import tensorflow as tf
+
+    kind, _, _, path = exported
+    if kind != "int":
+        pytest.skip("the signatures are the same for both id kinds")
+    plain = tf.saved_model.load(str(path)).signatures
+    assert _inputs(plain["predict"]) == {"user": "int64", "item": "int64"}
+    assert _inputs(plain["recommend"]) == {"user": "int64", "k": "int32"}
+    timed = time_export[2].signatures
+    for name in ("predict", "serving_default"):
+        assert _inputs(timed[name]) == {"user": "int64", "item": "int64", "time": "float64"}
+    assert _inputs(timed["recommend"]) == {"user": "int64", "k": "int32", "time": "float64"}
+    assert _inputs(timed["similar_items"]) == {"item": "int64", "k": "int32"}

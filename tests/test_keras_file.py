@@ -17,6 +17,7 @@ from skembedrec._keras_file import (
     package_classes,
 )
 from skembedrec._network import NetworkConfig, build_network
+from skembedrec._time import TimeGrid
 
 
 def _configurations():
@@ -30,6 +31,9 @@ def _configurations():
                             dot_product=dot, implicit=implicit, n_estimators=members,
                             use_bias=bias, n_user_features=features[0],
                             n_item_features=features[1], jit_compile=jit, l2=0.1)
+    # Time terms (they need the biases).
+    yield NetworkConfig(n_users=5, n_items=6, n_factors=4, l2=0.1,
+                        time_grid=TimeGrid(18_000, 18_100, 4))
 
 
 def _walk(node):

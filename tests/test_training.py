@@ -163,13 +163,13 @@ def test_warm_start_continues_from_the_learned_weights(ratings):
     # Training goes on where it stopped: the third epoch beats the second.
     assert est.history_["mse"][2] < first_mse[1]
     # With a negligible learning rate, a warm start keeps the predictions; a cold start
-    # (warm_start=False) gives an untrained network's.
+    # (warm_start=False) gives an untrained network's (its biases the damped baseline's).
     learned = est.predict(X)
     est.set_params(learning_rate=1e-9).fit(X, y)
     assert rmse(est.predict(X), learned) < 1e-3
     est.set_params(warm_start=False).fit(X, y)
     assert est.n_iter_ == 2
-    assert rmse(est.predict(X), learned) > 0.3
+    assert rmse(est.predict(X), learned) > 0.1
 
 
 def test_warm_start_refuses_a_changed_architecture(ratings):
@@ -255,7 +255,9 @@ def test_partial_fit_on_movielens_personalises_unseen_users(ml100k):
     for _ in range(3):
         est.partial_fit(X_learn, y_learn)
     personal = est.predict(X_test)
-    assert rmse(personal, y_test) < rmse(fallback, y_test) - 0.04  # measured 0.998 -> 0.920
+    # Measured 0.994 -> 0.955 (the fallback is the damped-bias start of the biases; it was
+    # 0.998 when they started at zero).
+    assert rmse(personal, y_test) < rmse(fallback, y_test) - 0.03
     assert np.abs(est.predict(sample) - before_known).mean() < 0.06  # measured 0.042
 
 
