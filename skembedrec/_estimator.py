@@ -182,7 +182,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of columns used from X: 2 (user, item), 3 with ``time_col``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (2,) or (3,)
         The user, item (and time) column names, when X was a DataFrame.
     encoder_ : IdEncoder
         The fitted id encoder.
