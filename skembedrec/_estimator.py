@@ -16,7 +16,13 @@ from sklearn.utils.validation import check_is_fitted
 from . import _defaults, _persistence, _recommend, _training
 from ._encoding import UNKNOWN, warn_if_columns_swapped
 from ._keras import keras_model
-from ._network import additive_form, factor_table, make_serving_function, predict_codes
+from ._network import (
+    additive_form,
+    factor_table,
+    make_serving_function,
+    predict_codes,
+    with_days,
+)
 from ._time import day_numbers, unix_seconds
 from ._validation import (
     check_architecture,
@@ -24,6 +30,7 @@ from ._validation import (
     check_ratings,
     check_rows,
     check_time_col,
+    column_names,
 )
 
 
@@ -448,9 +455,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             warn_if_columns_swapped(self.encoder_, users, items, codes, self.user_col,
                                     self.item_col)
-        if seconds is not None:
-            codes = np.column_stack([codes, day_numbers(seconds)])
-        return self._predict_from_codes(codes)
+        days = None if seconds is None else day_numbers(seconds)
+        return self._predict_from_codes(with_days(codes, days))
 
     def is_known(self, X: Any) -> np.ndarray:
         """Which users and items of X were seen during fit.
@@ -569,11 +575,6 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         day = self._day_at(at)
 
-        def rate_codes(codes: np.ndarray) -> np.ndarray:
-            if day is not None:
-                codes = np.column_stack([codes, np.full(len(codes), day, dtype=np.int32)])
-            return self._predict_from_codes(codes)
-
         return _recommend.recommend(
             users,
             n=n,
@@ -583,7 +584,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             seen=self.seen_,
             # Built on first use: nothing is computed or cached for a request that fails.
             score=lambda user_codes: self._item_scores(day)(user_codes),
-            rate_codes=rate_codes,
+            rate_codes=lambda codes: self._predict_from_codes(with_days(codes, day)),
         )
 
     def similar_items(self, items: Any, n: int = 10) -> pd.DataFrame:
@@ -901,8 +902,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         rows = check_rows(X, user_col=self.user_col, item_col=self.item_col,
                           time_col=self.time_col, time_required=time_required)
         if reset:
-            columns = [self.user_col, self.item_col] + (
-                [] if self.time_col is None else [self.time_col])
+            columns = column_names(self.user_col, self.item_col, self.time_col)
             self.n_features_in_ = len(columns)
             if isinstance(X, pd.DataFrame):
                 self.feature_names_in_ = np.array(columns, dtype=object)

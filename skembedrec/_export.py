@@ -46,7 +46,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from ._network import additive_form, set_training_pairs, time_grid
-from ._time import _MAX_SECONDS, SECONDS_PER_DAY
+from ._time import MAX_SECONDS, SECONDS_PER_DAY
 
 _INT64 = np.iinfo(np.int64)
 
@@ -209,7 +209,7 @@ class _ServingModule(tf.Module):
                                       message=f"time must hold one value per {row}"),
             # Also false for NaN and infinities.
             tf.debugging.assert_less_equal(
-                tf.abs(time), tf.constant(float(_MAX_SECONDS), tf.float64),
+                tf.abs(time), tf.constant(float(MAX_SECONDS), tf.float64),
                 message="time must be finite unix seconds (UTC), not milliseconds or "
                 "nanoseconds: |time| <= 1e11"),
         ]

@@ -281,27 +281,29 @@ def set_user_mean_days(model: keras.Model, user_codes: np.ndarray, days: np.ndar
 
 
 def set_damped_biases(model: keras.Model, user_codes: np.ndarray, item_codes: np.ndarray,
-                      scaled: np.ndarray, weights: np.ndarray | None = None, *,
+                      ratings: np.ndarray, weights: np.ndarray | None = None, *, scale: float,
                       user_shrinkage: float = 10.0, item_shrinkage: float = 25.0) -> None:
-    """Start the user and item biases at the damped-bias baseline of the (scaled) ratings.
+    """Start the user and item biases at the damped-bias baseline of the ratings.
 
     Items first, ``b_i = sum(w (r - mu)) / (sum(w) + 25)``, then users on what is left,
     ``b_u = sum(w (r - mu - b_i)) / (sum(w) + 10)``; ``mu`` is the weighted mean of the
-    scaled ratings (0 when they were scaled with the same weights). Ids without ratings
-    (and the reserved rows) start at zero. No-op without biases. When it is used, and what
-    it buys: :func:`~._defaults.damped_biases_for`.
+    ratings. The network's units are ratings standardised by ``scale`` (the standard
+    deviation of the target scaler): the biases are written divided by it, with no
+    standardised copy of the ratings. Ids without ratings (and the reserved rows) start at
+    zero. No-op without biases. When it is used, and what it buys:
+    :func:`~._defaults.damped_biases_for`.
     """
     if _layer(model, "user_bias") is None:
         return
-    weights = np.ones(len(scaled)) if weights is None else weights.astype(np.float64)
-    residual = scaled.astype(np.float64) - np.average(scaled, weights=weights)
+    weights = np.ones(len(ratings)) if weights is None else weights.astype(np.float64)
+    residual = ratings.astype(np.float64) - np.average(ratings, weights=weights)
     for kind, codes, shrinkage in (("item", item_codes, item_shrinkage),
                                    ("user", user_codes, user_shrinkage)):
         table = model.get_layer(f"{kind}_bias")
         n_rows = table.input_dim
         bias = (np.bincount(codes, weights=weights * residual, minlength=n_rows)
                 / (np.bincount(codes, weights=weights, minlength=n_rows) + shrinkage))
-        table.embeddings.assign(bias[:, None].astype(np.float32))
+        table.embeddings.assign((bias[:, None] / scale).astype(np.float32))
         residual = residual - bias[codes]
 
 
@@ -312,7 +314,7 @@ def fill_outside_level(model: keras.Model, days: np.ndarray) -> None:
     if layer is None:
         return
     table = layer.table.numpy()
-    table[-2:] = table[(days - layer.first_day) // layer.days_per_bin].mean()
+    table[-2:] = np.asarray(layer(days)).mean()
     layer.table.assign(table)
 
 
@@ -527,6 +529,14 @@ def additive_form(model: keras.Model, day: int | None = None
     item_terms = (predict(np.full(len(items), reserved_user), all_items)
                   - items @ users[reserved_user] - both_reserved)
     return users, items, user_terms, item_terms
+
+
+def with_days(codes: np.ndarray, days: np.ndarray | int | None) -> np.ndarray:
+    """The network's int32 input: (user, item) codes, with the UTC day number of each row
+    (or one day for all) as a third column for a network with time terms."""
+    if days is None:
+        return codes
+    return np.column_stack([codes, np.broadcast_to(days, len(codes))]).astype(np.int32)
 
 
 def make_serving_function(model: keras.Model) -> tf.types.experimental.ConcreteFunction:

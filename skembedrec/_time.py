@@ -20,7 +20,7 @@ SECONDS_PER_DAY = 86_400
 # (benchmarks/time_terms.py).
 N_TIME_BINS = 30
 # Unix seconds beyond this (the year 5138) are almost surely milliseconds or nanoseconds.
-_MAX_SECONDS = 10**11
+MAX_SECONDS = 10**11
 
 
 def missing_error(missing: np.ndarray, name: Any, what: str) -> ValueError:
@@ -137,7 +137,7 @@ def unix_seconds(values: Any, name: Any) -> np.ndarray:
     """
     keys, nanoseconds = _parse(values, name)
     seconds = keys / 1e9 if nanoseconds else keys.astype(np.float64)
-    implausible = np.abs(seconds) > _MAX_SECONDS
+    implausible = np.abs(seconds) > MAX_SECONDS
     if implausible.any():
         rows = np.flatnonzero(implausible)
         raise ValueError(

@@ -63,6 +63,7 @@ from ._network import (
     set_training_pairs,
     set_user_mean_days,
     time_grid,
+    with_days,
 )
 from ._recommend import seen_matrix
 from ._time import TimeGrid
@@ -236,7 +237,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
         "item": check_feature_frame(config.item_features, "item_features"),
     }
     encoder = _fit_vocabulary(users, items, frames)
-    codes = _with_days(encoder.encode(users, items), days)
+    codes = with_days(encoder.encode(users, items), days)
     train, validation = _split(len(codes), config)
     scaler = fit_target_scaler(ratings[train], _take(weights, train))
     tables = {
@@ -256,9 +257,8 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
         for kind, table in tables.items():
             set_feature_table(model, kind, table)
         if config.damped_biases:
-            set_damped_biases(model, codes[train, 0], codes[train, 1],
-                              scaler.transform(ratings[train].reshape(-1, 1))[:, 0],
-                              _take(weights, train))
+            set_damped_biases(model, codes[train, 0], codes[train, 1], ratings[train],
+                              _take(weights, train), scale=float(scaler.scale_[0]))
         if days is not None:
             set_user_mean_days(model, codes[train, 0], days[train])
 
@@ -297,7 +297,7 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
     if (grid is None) != (days is None):
         raise ValueError(ARCHITECTURE_CHANGED)
     encoder = previous.encoder.extended(users, items)
-    codes = _with_days(encoder.encode(users, items), days)
+    codes = with_days(encoder.encode(users, items), days)
     train, validation = _split(len(codes), config)
     scaler = previous.regressor.transformer_
     old_users, old_items = previous.seen.nonzero()
@@ -390,10 +390,6 @@ def _concat(ids: np.ndarray, extra: np.ndarray) -> np.ndarray:
     if ids.dtype != extra.dtype and (ids.dtype.kind == "O" or extra.dtype.kind == "O"):
         return np.concatenate([ids.astype(object), extra.astype(object)])
     return np.concatenate([ids, extra])
-
-
-def _with_days(codes: np.ndarray, days: np.ndarray | None) -> np.ndarray:
-    return codes if days is None else np.column_stack([codes, days]).astype(np.int32)
 
 
 def _split(n: int, config: TrainingConfig):

@@ -184,29 +184,25 @@ def _check_id_column(ids: np.ndarray, kind: str) -> np.ndarray:
     return ids
 
 
-def check_pairs(X: Any, *, user_col: Any, item_col: Any
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate X and return its user ids and item ids as two 1-D arrays.
-
-    X is a DataFrame holding ``user_col`` and ``item_col`` (other columns are ignored) or a
-    2-column array-like, column 0 the user and column 1 the item. DataFrame columns are read
-    directly, without a copy of the frame: single-row predictions stay cheap.
-    """
-    users, items, _ = check_rows(X, user_col=user_col, item_col=item_col)
-    return users, items
+def column_names(user_col: Any, item_col: Any, time_col: Any = None) -> list:
+    """The columns of X the estimator reads, in array order: user, item (and time)."""
+    return [user_col, item_col] + ([] if time_col is None else [time_col])
 
 
 def check_rows(X: Any, *, user_col: Any, item_col: Any, time_col: Any = None,
                time_required: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`check_pairs` with a time column: returns the users, items and unix seconds.
+    """Validate X and return its user ids, item ids and (with ``time_col``) unix seconds.
 
-    With ``time_col`` set, a DataFrame must hold that column and an array a third column
+    X is a DataFrame holding ``user_col`` and ``item_col`` (other columns are ignored) or an
+    array-like, column 0 the user and column 1 the item. DataFrame columns are read
+    directly, without a copy of the frame: single-row predictions stay cheap. With
+    ``time_col`` set, a DataFrame must hold that column and an array a third column
     (column 2) of times, unless ``time_required`` is False (then the times are ignored and
     an array may have 2 or 3 columns). Without it, the times are None.
     """
     if X is None:
         raise ValueError("X (the user and item ids) is required; got None.")
-    names = [user_col, item_col] + ([] if time_col is None else [time_col])
+    names = column_names(user_col, item_col, time_col)
     if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "shape"):
         # Rows given as Python sequences: let pandas infer each column's type, so that
         # [["ann", 1]] keeps 1 an int (numpy would make every value a string).
