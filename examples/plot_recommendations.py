@@ -4,7 +4,7 @@ Top-N recommendations
 
 A rating model becomes a recommender by ranking, for each user, the items they have not rated
 by predicted rating. :meth:`~skembedrec.EmbeddingRatingRegressor.recommend` does this for many
-users at once and returns a tidy DataFrame (``user``, ``item``, ``predicted_rating``,
+users at once and returns a tidy DataFrame (``user_id``, ``item_id``, ``predicted_rating``,
 ``rank``), leaving out the items each user rated in training.
 
 The data (:func:`~skembedrec.datasets.example_ratings`): MovieLens 100K when it is already
@@ -38,20 +38,20 @@ model = EmbeddingRatingRegressor(n_factors=32, epochs=EPOCHS, random_state=0).fi
 users = X["user_id"].drop_duplicates().head(3).tolist()
 top = model.recommend(users, n=10)
 if titles is not None:
-    top["title"] = top["item"].map(titles)
+    top["title"] = top["item_id"].map(titles)
 print(top.head(10).to_string(index=False))
 
 # %%
-# The predicted ratings equal what ``predict`` says for the same pairs.
-pairs = top.rename(columns={"user": "user_id", "item": "item_id"})[["user_id", "item_id"]]
-print("Same as predict:", (model.predict(pairs) == top["predicted_rating"]).all())
+# The predicted ratings equal what ``predict`` says for the same pairs (the columns are
+# named after the model's ``user_col`` and ``item_col``).
+print("Same as predict:", (model.predict(top) == top["predicted_rating"]).all())
 
 # %%
 # The first user's list, with what they actually rated in training for comparison: the
 # recommended items are predicted to please them more than their average rating.
-first = top[top["user"] == users[0]]
+first = top[top["user_id"] == users[0]]
 their_mean = y[X["user_id"] == users[0]].mean()
-labels = first["title"] if titles is not None else "item " + first["item"].astype(str)
+labels = first["title"] if titles is not None else "item " + first["item_id"].astype(str)
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.barh(labels[::-1], first["predicted_rating"][::-1])
 ax.axvline(their_mean, color="black", linestyle="--", label="their mean rating")

@@ -45,7 +45,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import cross_validate, train_test_split
+from sklearn.model_selection import KFold, cross_validate, train_test_split
 
 from skembedrec import EmbeddingRatingRegressor
 from skembedrec.datasets import fetch_movielens, make_ratings, read_ratings
@@ -74,17 +74,20 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     X, y, source = load(args.data)
-    print(f"Data: {source}: {len(y):,} ratings, {X.iloc[:, 0].nunique():,} users, "
-          f"{X.iloc[:, 1].nunique():,} items")
+    print(f"Data: {source}: {len(y):,} ratings, {X['user_id'].nunique():,} users, "
+          f"{X['item_id'].nunique():,} items")
     params = {"random_state": 0}
     if args.epochs is not None:
         params["epochs"] = args.epochs
     model = EmbeddingRatingRegressor(**params)
 
-    # verbose=2 prints each fold as it finishes: a long run shows its progress.
-    print(f"Cross-validating over {args.cv} folds ...")
+    # Shuffled folds: ratings files are often sorted by user (u.data is not, ratings.csv is),
+    # and unshuffled folds then test on users the model never saw. verbose=2 prints each fold
+    # as it finishes: a long run shows its progress.
+    print(f"Cross-validating over {args.cv} shuffled folds ...")
+    folds = KFold(n_splits=args.cv, shuffle=True, random_state=0)
     scores = cross_validate(
-        model, X, y, cv=args.cv, scoring="neg_root_mean_squared_error", verbose=2
+        model, X, y, cv=folds, scoring="neg_root_mean_squared_error", verbose=2
     )
     rmse = -scores["test_score"]
     print(f"{args.cv}-fold CV RMSE: {rmse.mean():.4f} +/- {rmse.std():.4f}")

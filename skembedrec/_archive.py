@@ -246,7 +246,7 @@ def _npy_array(raw: bytes, path: str, what: str) -> np.ndarray:
         header = {(1, 0): np.lib.format.read_array_header_1_0,
                   (2, 0): np.lib.format.read_array_header_2_0}[version]
         shape, fortran, dtype = header(stream, max_header_size=10_000)
-    except (ValueError, KeyError, SyntaxError, TypeError, OverflowError, EOFError) as exc:
+    except Exception as exc:  # numpy parses the header with tokenize and ast: TokenError...
         raise ValueError(f"{path!r} is corrupted: {what} has no valid array header "
                          f"({type(exc).__name__}: {exc}).") from exc
     if dtype.hasobject or dtype.kind not in "biufcmM":

@@ -177,13 +177,18 @@ def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
     ``n_estimators``, ``implicit``, ``l2``, ``epochs``) replaced by its rule for
     ``n_ratings`` training ratings.
 
-    An explicit ``batch_size`` is also what an ``"auto"`` learning rate scales with.
+    An explicit ``batch_size`` is also what an ``"auto"`` learning rate scales with. With
+    ``dot_product=False`` in ``params``, ``n_estimators`` and ``implicit`` (explicit or
+    ``"auto"``) resolve to 1 and False: they describe the dot product, and the network
+    built without one has a single set of embedding columns and no implicit layers.
 
     Examples
     --------
     >>> resolve({"batch_size": "auto", "learning_rate": "auto", "n_estimators": 3},
     ...         20_000_000)
     {'batch_size': 65536, 'learning_rate': 0.04, 'n_estimators': 3}
+    >>> resolve({"dot_product": False, "n_estimators": 2, "implicit": "auto"}, 90_000)
+    {'dot_product': False, 'n_estimators': 1, 'implicit': False}
     """
     resolved = dict(params)
     if resolved.get("batch_size") == AUTO:
@@ -198,4 +203,10 @@ def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
         resolved["l2"] = l2_for(n_ratings)
     if resolved.get("epochs") == AUTO:
         resolved["epochs"] = epochs_for(n_ratings)
+    if not resolved.get("dot_product", True):
+        # Both settings shape the dot product only: without it the network has one set of
+        # embedding columns (read by the MLP tower, if any) and no implicit layers.
+        for name, value in (("n_estimators", 1), ("implicit", False)):
+            if name in resolved:
+                resolved[name] = value
     return resolved

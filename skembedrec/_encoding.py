@@ -15,10 +15,13 @@ every addition (one kind of id per column).
 from __future__ import annotations
 
 import warnings
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
+
+from ._validation import frame_columns, id_kind
 
 UNKNOWN = -1
 _ID_DTYPE = np.int32
@@ -151,30 +154,135 @@ def _learn(ids: np.ndarray) -> OrdinalEncoder:
     return OrdinalEncoder(dtype=np.float64).fit(pd.DataFrame({"id": ids}, copy=False))
 
 
+class IdColumns(NamedTuple):
+    """Where X holds its ids: ``user_col`` and ``item_col`` of a frame, or columns 0 and 1
+    of an array (``by_position``: only the column order says which column is which)."""
+
+    user_col: Any
+    item_col: Any
+    by_position: bool
+
+    def label(self, kind: str) -> str:
+        """How messages name the column of ``kind`` ('user' or 'item')."""
+        position, name = (0, self.user_col) if kind == "user" else (1, self.item_col)
+        return f"column {position} of X" if self.by_position else f"column {name!r}"
+
+
+def id_columns(X: Any, user_col: Any, item_col: Any) -> IdColumns:
+    """The :class:`IdColumns` of X (a frame is read by name, anything else by position)."""
+    return IdColumns(user_col, item_col, by_position=frame_columns(X) is None)
+
+
+def encode_query(encoder: IdEncoder, users: np.ndarray, items: np.ndarray, *,
+                 handle_unknown: str, columns: IdColumns) -> np.ndarray:
+    """:meth:`IdEncoder.encode` for ``predict``, after checking the kinds of the ids (see
+    :func:`check_id_kinds`) and, for an array, whether its two columns look swapped."""
+    if check_id_kinds(encoder, users, items, handle_unknown=handle_unknown, columns=columns,
+                      stacklevel=4):
+        columns = columns._replace(by_position=False)  # told already: the ids are unknown
+    codes = encoder.encode(
+        users, items, handle_unknown=handle_unknown,
+        advice=". Set handle_unknown='fallback' to predict them from what is known.",
+    )
+    if columns.by_position:
+        warn_if_columns_swapped(encoder, users, items, columns)
+    return codes
+
+
+def check_id_kinds(encoder: IdEncoder, users: np.ndarray, items: np.ndarray, *,
+                   handle_unknown: str, columns: IdColumns, stacklevel: int = 3) -> bool:
+    """Warn once (a ValueError under ``handle_unknown="error"``) when the user or item ids
+    are of another kind (str, int, ...) than at fit, where no id of theirs can be known.
+
+    The kind at fit is that of the vocabulary (one kind per column, checked at fit).
+    Returns whether a column differed.
+    """
+    problems = []
+    for kind, ids, known in (("user", users, encoder.user_ids),
+                             ("item", items, encoder.item_ids)):
+        if id_kind(ids) != id_kind(known[:1]):
+            problems.append(
+                f"the {kind} ids ({columns.label(kind)}) are {_kind_name(ids)} (e.g. "
+                f"{_plain(ids[0])!r}), "
+                f"but the model was fitted on {_kind_name(known)} {kind} ids (e.g. "
+                f"{_plain(known[0])!r})"
+            )
+    if not problems:
+        return False
+    message = "; ".join(problems)
+    message = (message[0].upper() + message[1:] + ": none of them can be known. Convert "
+               "them to the kind seen at fit, e.g. with .astype(int) or .astype(str).")
+    if handle_unknown == "error":
+        raise ValueError(message)
+    warnings.warn(message, UserWarning, stacklevel=stacklevel)
+    return True
+
+
+def _kind_name(ids: np.ndarray) -> str:
+    kind = id_kind(ids[:1] if ids.dtype.kind in "iufb" else ids)
+    if kind == "number":
+        return "float" if ids.dtype.kind == "f" else "int"
+    return kind or "mixed"
+
+
 def warn_if_columns_swapped(encoder: IdEncoder, users: np.ndarray, items: np.ndarray,
-                            codes: np.ndarray, user_col: object, item_col: object,
-                            sample: int = 1000) -> None:
-    """Warn when most pairs are unknown but would be known with the two columns swapped.
+                            columns: IdColumns, sample: int = 1000,
+                            min_pairs: int = 20, odds: int = 20) -> None:
+    """Warn when an array's two columns are, on strong evidence, swapped.
 
     Meant for plain arrays, whose column order is the only thing that says which column is
-    which (as scikit-learn warns when feature names do not match). ``codes`` are the pairs'
-    codes from :meth:`IdEncoder.encode`; only the first ``sample`` pairs are looked at, and
-    looked up again only when most of them are unknown.
+    which (as scikit-learn warns when feature names do not match). Only the first
+    ``sample`` pairs are looked at.
+
+    The evidence is the ids known under one reading only. A column-0 id that is a known
+    item but not a known user, or a column-1 id that is a known user but not a known item,
+    supports the swapped reading; the reverse (a known user that is no known item in
+    column 0, ...) supports the straight one. Ids known under both readings, or neither,
+    say nothing. The warning needs at least ``min_pairs`` pairs supporting the swap and
+    ``odds`` times as many as support the straight reading.
+
+    Why not "most pairs unknown, most known if swapped" (the former rule): with new users
+    (a time split) most pairs are unknown, and where user and item ids share a range
+    (MovieLens' users 1..943, items 1..1682) new user ids are known item ids. Measured on
+    ML-100K, first 1000 test pairs of each fold, encoder fitted on the training pairs
+    (``GlobalTimeSplit(5)``, ``PerUserTimeSplit`` with ``last_k=10`` and
+    ``last_fraction=0.2``, shuffled ``KFold(5)``; in file order and shuffled):
+
+    ==========================  ==============  ==========  ================  =========
+    arrays                      pairs unknown   for swap    for the straight  warns
+    ==========================  ==============  ==========  ================  =========
+    global split, correct       80-94 %         78-88 %     23-79 %           no
+    global split, swapped       24-83 %         23-79 %     78-88 %           no
+    per-user / k-fold, correct  0-1 %           0-0.1 %     7-15 %            no
+    per-user / k-fold, swapped  7-16 %          7-15 %      0-0.1 %           yes
+    items 10001.., swapped      100 %           97-100 %    0 %               yes
+    ==========================  ==============  ==========  ================  =========
+
+    The correct global-split arrays are 17-77 % known if swapped (83 % in the report that
+    led here), yet as many pairs hold an item id that is no known user: mixed evidence,
+    no warning. The same arrays swapped give the same figures the other way round, so a
+    swap that new users hide is not flagged: a missed warning, never a false one. A swap
+    of held-out ML-100K ratings shows as item ids above 943 in column 0 (known only as
+    items) with nothing against it. Sorted by user, the first 1000 pairs of each user's
+    last 20 % swapped are weaker: 38 for the swap, 5 against (new items whose ids are known
+    users), not flagged.
     """
-    users, items, codes = users[:sample], items[:sample], codes[:sample]
-    unknown = float(np.mean((codes[:, 0] == encoder.n_users) | (codes[:, 1] == encoder.n_items)))
-    if unknown <= 0.5:
-        return
-    swapped_users, swapped_items = encoder.codes(items, users)
-    known_if_swapped = float(np.mean((swapped_users != UNKNOWN) & (swapped_items != UNKNOWN)))
-    if known_if_swapped > 0.5:
+    users, items = users[:sample], items[:sample]
+    as_user, as_item = encoder.codes(users, items)
+    items_as_user, users_as_item = encoder.codes(items, users)
+    user_known, item_known = as_user != UNKNOWN, as_item != UNKNOWN
+    column0_item, column1_user = users_as_item != UNKNOWN, items_as_user != UNKNOWN
+    for_swap = int(np.sum((column0_item & ~user_known) | (column1_user & ~item_known)))
+    for_straight = int(np.sum((user_known & ~column0_item) | (item_known & ~column1_user)))
+    if for_swap >= min_pairs and for_swap >= odds * for_straight:
         warnings.warn(
-            f"{unknown:.0%} of the (user, item) pairs in X have an id not seen during fit, "
-            f"but {known_if_swapped:.0%} would be known with the two columns swapped. An "
-            f"array is read as column 0 = user ids (user_col={user_col!r}) and column 1 = "
-            f"item ids (item_col={item_col!r}): pass the columns in that order, or a "
-            "DataFrame with named columns.",
-            UserWarning, stacklevel=3,
+            f"The columns of X look swapped: {for_swap} of its first {len(users)} pairs "
+            "hold ids known only with the two columns swapped (a column-0 id seen as an "
+            f"item, or a column-1 id seen as a user), {for_straight} only as given. An "
+            f"array is read as column 0 = user ids (user_col={columns.user_col!r}) and "
+            f"column 1 = item ids (item_col={columns.item_col!r}): pass the columns in that "
+            "order, or a DataFrame with named columns.",
+            UserWarning, stacklevel=4,
         )
 
 

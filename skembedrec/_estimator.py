@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _defaults, _persistence, _recommend, _training
-from ._encoding import UNKNOWN, warn_if_columns_swapped
+from . import _features, _persistence, _recommend, _training
+from ._encoding import UNKNOWN, check_id_kinds, encode_query, id_columns
 from ._keras import keras_model
 from ._network import (
     additive_form,
@@ -23,14 +23,16 @@ from ._network import (
     predict_codes,
     with_days,
 )
-from ._time import day_numbers, unix_seconds
+from ._time import day_numbers
 from ._validation import (
     check_architecture,
+    check_feature_names,
     check_jit_compile,
     check_ratings,
     check_rows,
     check_time_col,
     column_names,
+    fitted_feature_names,
 )
 
 
@@ -147,7 +149,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Hold out ``validation_fraction`` of the ratings given to ``fit`` (drawn with
         ``random_state``), stop when the validation MSE has not improved by ``tol`` for
         ``n_iter_no_change`` epochs, and keep the weights of the best epoch (also when
-        ``epochs`` run out first). The held-out ratings are not trained on; their ids are
+        ``epochs`` run out first). The held-out ratings are not trained on and stay out of
+        the implicit-feedback term, but they count as rated (``seen_``); their ids are
         still encoded (an id that appears only there predicts as an unknown id would, plus
         its side features). Not used by :meth:`partial_fit`.
     validation_fraction : float, default=0.1
@@ -158,17 +161,27 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Smallest decrease of the validation MSE, in squared rating units, that counts as
         an improvement for early stopping.
     user_features : DataFrame or None, default=None
-        Side features of users, indexed by user id (e.g. age, gender, occupation). Numeric
-        and bool columns are standardised (a missing value is the mean), other columns
-        one-hot encoded, columns of lists/tuples/sets multi-hot encoded (e.g. genres split
-        into lists with ``.str.split()``). The encoded features are projected to
-        ``n_factors`` and added to the user embedding, with a feature bias under
-        ``use_bias``. Users listed here but absent from the ratings are known to the
-        model (``is_known`` is True): their predictions come from their features. The
-        features are read at the first fit; ``partial_fit`` and warm starts keep them.
+        Side features of users (e.g. age, gender, occupation), one row per user id: the
+        ids come from the column named ``user_col`` when there is one (it is then the key,
+        not a feature), else from the index (``users.set_index("user_id")``); a default
+        ``RangeIndex`` is no key and raises a ValueError. A polars DataFrame (no index)
+        needs the ``user_col`` column. Numeric and bool columns are standardised (a missing
+        value is the mean), other columns one-hot encoded, columns of lists/tuples/sets
+        multi-hot encoded (e.g. genres split into lists with ``.str.split()``). The
+        encoded features are projected to ``n_factors`` and added to the user embedding,
+        with a feature bias under ``use_bias``. Users listed here but absent from the
+        ratings are known to the model (``is_known`` is True): their predictions come from
+        their features; a UserWarning says when no id of the table is among the ratings'
+        ids (a likely wrong key). The encoding is fixed at the first fit (``partial_fit``
+        and warm starts keep it); after a fit, a table set with ``set_params`` that lists
+        further users makes them known to ``predict``, ``recommend`` and ``is_known``,
+        predicted from their features through the trained projection (their own embedding
+        and bias are the average user's), without retraining or changing the fitted model
+        (see the Cold start guide). A model fitted without user features ignores a table
+        set later.
     item_features : DataFrame or None, default=None
-        Side features of items, indexed by item id (e.g. year, genres); as
-        ``user_features``.
+        Side features of items (e.g. year, genres), keyed by ``item_col`` or the index;
+        as ``user_features``.
     distribute : {"mirrored"} or None, default=None
         Train with a ``tf.distribute`` strategy: ``"mirrored"`` splits each batch across
         all GPUs of the machine (without GPUs, across its logical CPU devices) and sums
@@ -220,15 +233,22 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     learning_rate_ : float
         The learning rate of the last fit (``learning_rate`` resolved).
     n_estimators_ : int
-        The number of ensemble members of the network (``n_estimators`` resolved).
+        The number of ensemble members of the network (``n_estimators`` resolved; 1
+        without ``dot_product``, whose network has one set of embedding columns).
     implicit_ : bool
-        Whether the network has implicit feedback (``implicit`` resolved).
+        Whether the network has implicit feedback (``implicit`` resolved; False without
+        ``dot_product``).
     l2_ : float
         The L2 penalty of the last fit (``l2`` resolved).
     epochs_ : int
         The epochs of the last fit (``epochs`` resolved; 1 for ``partial_fit``).
     seen_ : scipy.sparse.csr_array of bool, shape (n_users, n_items)
-        The (user code, item code) pairs rated in training; ``recommend`` skips them.
+        Every (user code, item code) pair given to ``fit`` (the early-stopping validation
+        slice included), ``partial_fit`` and warm starts: the items each user rated, which
+        ``recommend`` and the exported model's ``recommend`` skip.
+    feature_encoders_ : dict or None
+        How each side's features were encoded at fit (``"user"``, ``"item"``: column
+        specs, ``feature_names``, ``mean_row``), used to encode ids listed after fit.
     time_max_ : float or None
         With ``time_col``: the latest time trained on, in unix seconds (UTC), which
         :meth:`recommend` uses by default; None without.
@@ -288,8 +308,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "user_features": [pd.DataFrame, None],
-        "item_features": [pd.DataFrame, None],
+        "user_features": [pd.DataFrame, HasMethods(["to_pandas"]), None],  # pandas, polars
+        "item_features": [pd.DataFrame, HasMethods(["to_pandas"]), None],
         "distribute": [StrOptions({"mirrored"}), None],
         "jit_compile": ["boolean"],
         "callbacks": [list, None],
@@ -368,10 +388,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_ratings,)
             The ratings.
         sample_weight : array-like of shape (n_ratings,), default=None
-            Weight of each rating in the loss and in the target scaling. Ratings of weight
-            0 are dropped first and have no influence at all: an id whose only ratings have
-            weight 0 stays unknown. Routed by scikit-learn metadata routing
-            (``set_fit_request(sample_weight=True)``).
+            Relative weight of each rating in the loss and in the target scaling. Ratings
+            of weight 0 are dropped first and have no influence at all: an id whose only
+            ratings have weight 0 stays unknown. The other weights are scaled to a mean of 1
+            over the ratings of the call, so only their ratios matter: multiplying every
+            weight by a constant leaves the model unchanged, and ``l2`` and the damped-bias
+            shrinkage keep their meaning (per rating of weight 1). Routed by scikit-learn
+            metadata routing (``set_fit_request(sample_weight=True)``).
 
         Returns
         -------
@@ -387,13 +410,21 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> EmbeddingRatingRegressor:
         """Train one more epoch on the given ratings, adding their new users and items.
 
-        New ids get the next codes and new embedding rows, which start as the reserved
-        unknown-id row (so a new user first predicts as an unknown one); everything learned
-        is kept, and the ratings are scaled as in the first fit. Adam's step count and
-        second moments carry over, its momentum restarts at zero: ids absent from X do not
-        move on their own (shared weights, and implicit feedback when on, still do).
-        On an unfitted estimator this is a first fit of one epoch. Early stopping is not
-        used. Each call builds the network anew (~0.1-0.5 s): feed ratings in batches.
+        Give it the new ratings alone: it learns them without undoing what the model
+        knew. New ids get the next codes and new embedding rows, which start as the
+        reserved unknown-id row, their biases moved by the damped mean of what the fitted
+        model misses on their ratings; then one epoch trains the rows of the ids in X
+        (and shared weights such as an MLP tower). The implicit-feedback vectors stay as
+        fitted (a new id's is zero): trained on a batch they move the predictions of ids
+        absent from it. The ratings are scaled as in the first fit; ``"auto"`` settings
+        keep their fitted values (``l2_``, ``batch_size_``, ``learning_rate_``, not
+        those of a fit on X alone). Adam's step count and second moments carry over, its
+        momentum restarts at zero: ids absent from X do not move. On MovieLens 100K by
+        time (``benchmarks/partial_fit.py``) the old users' RMSE stays at 0.968 after one
+        call on the next 10 % and after three, the new users' falls from 0.954 (the
+        unknown-id fallback) to 0.899. On an unfitted estimator this is a first fit of one
+        epoch. Early stopping is not used. Each call builds the network anew (~0.1-0.5
+        s): feed ratings in batches. See the Training guide.
 
         Parameters
         ----------
@@ -403,7 +434,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_ratings,)
             The ratings.
         sample_weight : array-like of shape (n_ratings,), default=None
-            As in :meth:`fit`.
+            Relative weight of each rating in the loss, as in :meth:`fit`: ratings of
+            weight 0 are dropped first and have no influence at all; the other weights are
+            scaled to a mean of 1 over the ratings of the call, so only their ratios matter:
+            multiplying every weight by a constant leaves the update unchanged.
 
         Returns
         -------
@@ -424,7 +458,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         (True, 30, 3)
         """
         with _unchanged_on_failure(self):
-            self._train(X, y, sample_weight, epochs=1, continue_=True, early_stopping=False)
+            self._train(X, y, sample_weight, epochs=1, continue_="partial", early_stopping=False)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -434,6 +468,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : DataFrame or array-like of shape (n_pairs, 2) or (n_pairs, 3)
             The (user id, item id) pairs, with their times when fitted with ``time_col``.
+            A frame (pandas, polars, pyarrow, ...) is read by column name, its other
+            columns ignored; an array by position, with exactly those columns.
 
         Returns
         -------
@@ -443,18 +479,17 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Warns
         -----
         UserWarning
-            When X is a plain array and most of its pairs hold an unknown id but would be
-            known with the two columns swapped (a likely user/item mix-up).
+            When the user or item ids are of another kind than at fit (str and int: none
+            can be known; a ValueError under ``handle_unknown="error"``); when X is an
+            array and the model was fitted on a frame, or the reverse (as scikit-learn
+            does); when X is an array whose two columns look swapped on strong evidence
+            (see ``_encoding.warn_if_columns_swapped``).
         """
         check_is_fitted(self)
         users, items, seconds = self._check_rows(X, reset=False)
-        codes = self.encoder_.encode(
-            users, items, handle_unknown=self.handle_unknown,
-            advice=". Set handle_unknown='fallback' to predict them from what is known.",
-        )
-        if not isinstance(X, pd.DataFrame):
-            warn_if_columns_swapped(self.encoder_, users, items, codes, self.user_col,
-                                    self.item_col)
+        codes = encode_query(self._current().encoder, users, items,
+                             handle_unknown=self.handle_unknown,
+                             columns=id_columns(X, self.user_col, self.item_col))
         days = None if seconds is None else day_numbers(seconds)
         return self._predict_from_codes(with_days(codes, days))
 
@@ -471,11 +506,22 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         known : ndarray of bool, shape (n_pairs, 2)
             Column 0: the user is known; column 1: the item is known. A row with a False
             is a cold-start prediction. Ids listed in ``user_features``/``item_features``
+            (also in a table set after fit, see ``user_features``)
             are known even without ratings; ids added by ``partial_fit`` are known.
+
+        Warns
+        -----
+        UserWarning
+            When the ids are of another kind than at fit (str and int; a ValueError under
+            ``handle_unknown="error"``), or X is an array and the model was fitted on a
+            frame, or the reverse.
         """
         check_is_fitted(self)
         users, items, _ = self._check_rows(X, reset=False, time_required=False)
-        user_codes, item_codes = self.encoder_.codes(users, items)
+        encoder = self._current().encoder
+        check_id_kinds(encoder, users, items, handle_unknown=self.handle_unknown,
+                       columns=id_columns(X, self.user_col, self.item_col))
+        user_codes, item_codes = encoder.codes(users, items)
         return np.column_stack([user_codes != UNKNOWN, item_codes != UNKNOWN])
 
     @property
@@ -483,6 +529,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         """The fitted ``keras.Model``."""
         check_is_fitted(self)
         return keras_model(self.regressor_)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        return _features.repr_with_short_tables(self, BaseEstimator.__repr__, N_CHAR_MAX)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -499,9 +548,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         from ._keras import fitted_regressor_state, keras_model
         from ._keras_file import model_bytes
 
-        state = dict(super().__getstate__())  # a copy: pickling must not change self
-        state.pop("_serve", None)
-        state.pop("_scores", None)
+        # A copy without the caches: pickling must not change self.
+        state = {name: value for name, value in super().__getstate__().items()
+                 if name not in ("_serve", "_scores", "_grown")}
         if "regressor_" in state:
             regressor = state["regressor_"]
             state["regressor_"] = {"state": fitted_regressor_state(regressor),
@@ -532,7 +581,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ----------
         users : array-like of shape (n_users,) or a single id
             User ids, of the same kind (numbers or strings) as those seen during fit.
-            Repeated ids are answered again.
+            A repeated id is answered once, where it first appears.
         n : int, default=10
             Items per user.
         exclude_seen : bool, default=True
@@ -546,10 +595,13 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         recommendations : DataFrame
-            Columns ``user``, ``item``, ``predicted_rating`` and ``rank`` (1 = best): up
-            to ``n`` rows per user, best first, users in the order given.
-            ``predicted_rating`` is what :meth:`predict` returns for the pair; items whose
-            rating is clipped to ``rating_max_`` are ordered by the model's unclipped score.
+            Columns ``user_col`` (the user), ``item_col`` (the item; by default
+            ``user_id`` and ``item_id``, as in X, so that the pairs can be passed to
+            :meth:`predict` as they are), ``predicted_rating`` and ``rank`` (1 = best): up
+            to ``n`` rows per user, best first, one block per distinct user in the order
+            given. ``predicted_rating`` is what :meth:`predict` returns for the pair; items
+            whose rating is clipped to ``rating_max_`` are ordered by the model's unclipped
+            score.
 
         Raises
         ------
@@ -570,18 +622,15 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0).fit(X, y)
         >>> top = est.recommend([3, 7], n=5)
         >>> top.columns.tolist(), top["rank"].tolist()
-        (['user', 'item', 'predicted_rating', 'rank'], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
+        (['user_id', 'item_id', 'predicted_rating', 'rank'], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
         """
         check_is_fitted(self)
-        day = self._day_at(at)
-
+        check_time_col(self.time_col, getattr(self, "time_max_", None))
+        day = _recommend.recommend_day(at, getattr(self, "time_max_", None))
         return _recommend.recommend(
-            users,
-            n=n,
-            exclude_seen=exclude_seen,
-            encoder=self.encoder_,
-            handle_unknown=self.handle_unknown,
-            seen=self.seen_,
+            users, n=n, exclude_seen=exclude_seen, encoder=self._current().encoder,
+            handle_unknown=self.handle_unknown, seen=self._current().seen,
+            columns=(self.user_col, self.item_col),
             # Built on first use: nothing is computed or cached for a request that fails.
             score=lambda user_codes: self._item_scores(day)(user_codes),
             rate_codes=lambda codes: self._predict_from_codes(with_days(codes, day)),
@@ -607,7 +656,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``n < 1``, ``items`` is empty or holds ids not seen during fit.
+            If ``n < 1``, ``items`` is empty or holds ids not seen during fit, or the model
+            has biases only (``dot_product=False, hidden_units=()``: no item vectors).
         TypeError
             If ``n`` is not an int, or the ids are of another kind than those seen in fit.
 
@@ -644,7 +694,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``n < 1``, ``users`` is empty or holds ids not seen during fit.
+            If ``n < 1``, ``users`` is empty or holds ids not seen during fit, or the model
+            has biases only (``dot_product=False, hidden_units=()``: no user vectors).
         TypeError
             If ``n`` is not an int, or the ids are of another kind than those seen in fit.
 
@@ -670,7 +721,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ``n_estimators`` members side by side scaled by ``1/sqrt(n_estimators)`` (so
         ``n_factors * n_estimators`` columns, and the dot product of a user row and an item
         row is the model's interaction term); otherwise the raw embedding rows;
-        the reserved row for unknown users is not included.
+        the reserved row for unknown users is not included. A model with biases only
+        (``dot_product=False, hidden_units=()``) has no vectors: reading this raises a
+        ValueError.
 
         Examples
         --------
@@ -691,7 +744,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
 
         Indexed by the original item ids (index name ``"item"``); the columns are those of
         :attr:`user_embeddings_` (the dot product of a user row and an item row is the
-        model's interaction term). The reserved row for unknown items is not included.
+        model's interaction term). The reserved row for unknown items is not included. A
+        model with biases only raises a ValueError, as :attr:`user_embeddings_`.
 
         Examples
         --------
@@ -727,6 +781,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ValueError
             If a parameter or fitted attribute has no safe representation (e.g. ids that
             are not int, float, str, bytes or bool).
+        IsADirectoryError
+            If ``path`` is an existing directory.
 
         Examples
         --------
@@ -813,11 +869,11 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         from ._archive import DEFAULT_LIMITS
         from ._keras import restore_fitted_regressor
 
-        state = _persistence.load_state(path, param_names=cls._get_param_names(),
+        state = _persistence.load_state(path, defaults=cls().get_params(deep=False),
+                                        constraints=cls._parameter_constraints,
                                         limits=DEFAULT_LIMITS.updated(limits))
         try:
             estimator = cls(**state.params)
-            estimator._validate_params()
             estimator.encoder_ = state.encoder
             estimator.regressor_ = restore_fitted_regressor(state.regressor, state.model)
             for name, value in state.fitted.items():
@@ -826,9 +882,6 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                     raise ValueError(f"the file sets the attribute {name!r}, which is not a "
                                      "fitted attribute")
                 setattr(estimator, name, value)
-            if (estimator.n_users_, estimator.n_items_) != (state.encoder.n_users,
-                                                            state.encoder.n_items):
-                raise ValueError("the id vocabularies do not match n_users_/n_items_")
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise _persistence.inconsistent(path, exc) from exc
         estimator._serve = None
@@ -850,7 +903,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ``similarities``); ``serving_default`` is ``predict``. With ``time_col``,
         ``predict`` and ``recommend`` also take ``time``: float64 unix seconds (UTC), one
         per pair for ``predict`` and one per user for ``recommend`` (the time to recommend
-        at; pass ``time_max_`` to match ``recommend``'s default).
+        at; pass ``time_max_`` to match ``recommend``'s default). A model with biases
+        only (``dot_product=False, hidden_units=()``) has no item vectors: its
+        ``similar_items`` signature returns similarity 0 for every pair.
 
         Parameters
         ----------
@@ -889,7 +944,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             item_ids=self.encoder_.item_ids, target_mean=float(scaler["mean_"][0]),
             target_scale=float(scaler["scale_"][0]), rating_min=self.rating_min_,
             rating_max=self.rating_max_, seen=self.seen_,
-            item_vectors=self.item_embeddings_.to_numpy(), handle_unknown=self.handle_unknown,
+            item_vectors=factor_table(self.model_, "item", empty_if_biases_only=True),
+            handle_unknown=self.handle_unknown,
         )
 
     # -- private helpers -------------------------------------------------------------------
@@ -899,20 +955,22 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         """Users, items and (with ``time_col``) unix seconds of X; see ``check_rows``."""
         if not reset:
             check_time_col(self.time_col, getattr(self, "time_max_", None))
-        rows = check_rows(X, user_col=self.user_col, item_col=self.item_col,
-                          time_col=self.time_col, time_required=time_required)
+        columns = (self.user_col, self.item_col, self.time_col)
+        rows = check_rows(X, user_col=columns[0], item_col=columns[1], time_col=columns[2],
+                          time_required=time_required)
+        if not reset:
+            check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         if reset:
-            columns = column_names(self.user_col, self.item_col, self.time_col)
-            self.n_features_in_ = len(columns)
-            if isinstance(X, pd.DataFrame):
-                self.feature_names_in_ = np.array(columns, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+            self.n_features_in_ = len(column_names(*columns))
+            self.__dict__.pop("feature_names_in_", None)
+            if (names := fitted_feature_names(X, *columns)) is not None:
+                self.feature_names_in_ = names
         return rows
 
-    def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int | str, continue_: bool,
-               early_stopping: bool) -> None:
-        """Fit anew, or continue the fitted network (``continue_``); see :mod:`._training`."""
+    def _train(self, X: Any, y: Any, sample_weight: Any, *, epochs: int | str,
+               continue_: bool | str, early_stopping: bool) -> None:
+        """Fit anew, or continue the fitted network (``continue_``: True for a warm start,
+        "partial" for ``partial_fit``); see :mod:`._training`."""
         continuing = continue_ and hasattr(self, "regressor_")
         if not self.use_bias and self.time_col is not None:
             raise ValueError(
@@ -924,16 +982,12 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         users, items, ratings, weights, seconds = _training.drop_zero_weight(
             users, items, ratings, sample_weight, seconds
         )
-        settings = _defaults.resolve({"batch_size": self.batch_size,
-                                      "learning_rate": self.learning_rate,
-                                      "n_estimators": self.n_estimators,
-                                      "implicit": self.implicit, "l2": self.l2,
-                                      "epochs": epochs}, len(ratings))
-        if continuing:  # the architecture of the fitted network stays
-            for name in ("n_estimators", "implicit"):
-                if getattr(self, name) == _defaults.AUTO:
-                    settings[name] = getattr(self, f"{name}_")
-        settings["damped_biases"] = _defaults.damped_biases_for(len(ratings))
+        settings = _training.resolve_settings(
+            {"batch_size": self.batch_size, "learning_rate": self.learning_rate,
+             "n_estimators": self.n_estimators, "implicit": self.implicit, "l2": self.l2,
+             "dot_product": self.dot_product, "epochs": epochs}, len(ratings),
+            {name: getattr(self, f"{name}_") for name in _training.KEPT_SETTINGS}
+            if continuing else None, incremental=continue_ == "partial")
         check_architecture(self.n_factors, settings["epochs"], settings["batch_size"],
                            self.hidden_units)
         check_jit_compile(self.jit_compile, self.random_state)
@@ -945,16 +999,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         else:
             trained = _training.train_new(users, items, ratings, weights, config, days=days)
 
-        self.encoder_ = trained.encoder
-        self.regressor_ = trained.regressor
-        self.n_users_ = trained.encoder.n_users
-        self.n_items_ = trained.encoder.n_items
-        self.rating_min_ = trained.rating_min
-        self.rating_max_ = trained.rating_max
-        self.history_ = trained.history
-        self.n_iter_ = len(self.history_["loss"])
-        self.best_epoch_ = trained.best_epoch
-        self.seen_ = trained.seen
+        self.__dict__.update(_training.fitted_attributes(trained))
         self.batch_size_ = int(settings["batch_size"])
         self.learning_rate_ = float(settings["learning_rate"])
         self.n_estimators_ = int(settings["n_estimators"])
@@ -991,33 +1036,29 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             validation_fraction=self.validation_fraction,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
-            user_features=self.user_features,
-            item_features=self.item_features,
-            damped_biases=bool(settings["damped_biases"]),
-        )
+            **_features.feature_tables(self.user_features, self.item_features,
+                                       self.user_col, self.item_col),
+            damped_biases=bool(settings["damped_biases"]), incremental=settings["incremental"])
 
     def _fitted_state(self) -> _training.Trained:
-        return _training.Trained(
-            encoder=self.encoder_, regressor=self.regressor_, rating_min=self.rating_min_,
-            rating_max=self.rating_max_, seen=self.seen_, history=self.history_,
-            best_epoch=self.best_epoch_,
-        )
+        return _training.trained_from(self.__dict__)
+
+    def _current(self) -> _training.Trained:
+        """The fitted state grown by the ids that only the current feature tables list
+        (see ``user_features``); rebuilt after a fit or when a table is replaced."""
+        key = (id(self.regressor_), id(self.user_features), id(self.item_features))
+        if getattr(self, "_grown", (None,))[0] != key:
+            self._grown = (key, _features.with_feature_ids(
+                self._fitted_state(), self.user_features, self.item_features, self.user_col,
+                self.item_col))
+            self._serve = None
+        return self._grown[1]
 
     def _serving_function(self):
+        model = keras_model(self._current().regressor)  # first: a new table drops _serve
         if getattr(self, "_serve", None) is None:
-            self._serve = make_serving_function(self.model_)
+            self._serve = make_serving_function(model)
         return self._serve
-
-    def _day_at(self, at: Any) -> int | None:
-        """The UTC day number to recommend at (None for a model without times)."""
-        check_time_col(self.time_col, getattr(self, "time_max_", None))
-        if self.time_col is None:
-            if at is not None:
-                raise ValueError("at= is the time to recommend at, for a model fitted with "
-                                 "time_col; this one was fitted without times.")
-            return None
-        seconds = self.time_max_ if at is None else unix_seconds([at], "at")[0]
-        return int(day_numbers(np.array([seconds]))[0])
 
     def _item_scores(self, day: int | None):
         """Scores of every item for blocks of user codes (for ``recommend``): from the
@@ -1026,9 +1067,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         serve = self._serving_function()
         cached = getattr(self, "_scores", None)
         if cached is None or cached[:2] != (serve, day):
-            tables = additive_form(self.model_, day)
-            score = (_recommend.network_scores(serve, self.n_items_, day) if tables is None
-                     else _recommend.additive_scores(tables, self.n_items_))
+            tables = additive_form(keras_model(self._current().regressor), day)
+            n_items = self._current().encoder.n_items
+            score = (_recommend.network_scores(serve, n_items, day) if tables is None
+                     else _recommend.additive_scores(tables, n_items))
             self._scores = (serve, day, score)
         return self._scores[2]
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
+import numpy as np
 
 from ._archive import Limits, check_hdf5, read_json, read_zip, refuse
 
@@ -106,17 +107,19 @@ def model_bytes(model: keras.Model) -> bytes:
 
 
 def load_model_bytes(data: bytes, path: str, *, id_rows: Iterable[int],
-                     limits: Limits) -> keras.Model:
+                     limits: Limits, input_width: int | None = None) -> keras.Model:
     """The model of :func:`model_bytes`, after the checks of the module docstring.
 
     ``id_rows`` are the allowed row counts of id-indexed tables (``n_users + 1`` and
     ``n_items + 1`` of the vocabularies stored with the model); ``path`` names the file in
-    errors.
+    errors. With ``input_width`` (2, or 3 with times), the loaded model must also hold
+    finite weights only and rate every row of its tables with finite numbers.
     """
+    rows = tuple(id_rows)
     members = read_zip(data, path, _MEMBERS, limits, what="its Keras model")
     config = read_json(members[_CONFIG], path, f"the Keras {_CONFIG}", limits)
     read_json(members[_METADATA], path, f"the Keras {_METADATA}", limits)
-    check_config(config, path, id_rows=set(id_rows), limits=limits,
+    check_config(config, path, id_rows=set(rows), limits=limits,
                  weights_bytes=len(members[_WEIGHTS]))
     check_hdf5(members[_WEIGHTS], path, f"the Keras {_WEIGHTS}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,12 +127,36 @@ def load_model_bytes(data: bytes, path: str, *, id_rows: Iterable[int],
         with open(model_path, "wb") as out:
             out.write(data)
         try:
-            return keras.saving.load_model(model_path, compile=True, safe_mode=True)
+            model = keras.saving.load_model(model_path, compile=True, safe_mode=True)
         except Exception as exc:
             raise ValueError(
                 f"Could not load the Keras model stored in {path!r} (corrupted, or written by "
                 f"an incompatible Keras): {type(exc).__name__}: {exc}"
             ) from exc
+    if input_width is not None:
+        _check_loaded(model, path, rows, input_width)
+    return model
+
+
+def _check_loaded(model: keras.Model, path: str, rows: tuple[int, ...],
+                  input_width: int) -> None:
+    """Refuse a model with non-finite weights, or that cannot rate every table row."""
+    for weight in model.weights:
+        if not np.isfinite(keras.ops.convert_to_numpy(weight.value)).all():
+            raise refuse(path, f"the Keras weight {weight.path!r} holds non-finite values")
+    # Every row of the user and item tables at least once (the codes of the smaller
+    # vocabulary wrap around); day 0 with times.
+    codes = np.arange(max(rows), dtype=np.int32)
+    probe = np.zeros((len(codes), input_width), dtype=np.int32)
+    probe[:, 0], probe[:, 1] = codes % rows[0], codes % rows[-1]
+    try:
+        output = keras.ops.convert_to_numpy(model(probe, training=False))
+    except Exception as exc:
+        raise ValueError(f"The Keras model stored in {path!r} cannot rate pairs of ids "
+                         f"(corrupted): {type(exc).__name__}: {exc}") from exc
+    if output.shape not in ((len(codes),), (len(codes), 1)) or not np.isfinite(output).all():
+        raise refuse(path, f"its Keras model rates pairs of ids with an output of shape "
+                     f"{output.shape}, finite: {bool(np.isfinite(output).all())}")
 
 
 def check_config(config: Any, path: str, *, id_rows: set[int], limits: Limits,
@@ -160,10 +187,13 @@ def check_config(config: Any, path: str, *, id_rows: set[int], limits: Limits,
 
 def _check_class(node: dict, package: dict[str, type], path: str) -> None:
     module, name = node.get("module"), node.get("class_name")
+    if not isinstance(name, str) or not isinstance(module, str | None):
+        raise refuse(path, f"its Keras model config names a class {_short(name)} in the "
+                     f"module {_short(module)}, which are not strings")
     if name in ALLOWED_KERAS_CLASSES.get(module, ()) or name in LEGACY_KERAS_CLASSES.get(
             module, ()):
         return
-    cls = package.get(name) if isinstance(name, str) else None
+    cls = package.get(name)
     if (cls is not None and module == cls.__module__
             and node.get("registered_name") == f"{_PACKAGE_PREFIX}{name}"):
         return
@@ -181,10 +211,13 @@ def _check_layer_sizes(layer: Any, path: str, id_rows: set[int], limits: Limits)
                          "mapping.")
     name, config = layer.get("class_name"), layer["config"]
     for key, value in config.items():
+        rule = SIZE_RULES.get((str(name), key))
+        if rule is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise refuse(path, f"the layer {_short(config.get('name'))} ({name}) declares "
+                         f"{key}={_short(value)}, which must be an integer")
         if isinstance(value, bool) or not isinstance(value, int):
             continue
-        rule = SIZE_RULES.get((str(name), key))
-        where = f"the layer {config.get('name')!r} ({name}) declares {key}={value}"
+        where = f"the layer {_short(config.get('name'))} ({name}) declares {key}={value}"
         if rule is None:
             raise refuse(path, f"{where}, a size skembedrec networks never set")
         if rule == "ids" and value not in id_rows:
@@ -199,6 +232,11 @@ def _check_layer_sizes(layer: Any, path: str, id_rows: set[int], limits: Limits)
     count = _WEIGHT_VALUES.get(str(name))
     try:
         return int(count(config)) if count is not None else 0
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{path!r} is corrupted: the layer {config.get('name')!r} lacks a "
                          f"size ({exc}).") from exc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

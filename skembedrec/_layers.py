@@ -177,7 +177,9 @@ class ImplicitFeedback(keras.layers.Layer):
             vectors = tf.cond(
                 self.cache_is_fresh > 0,
                 lambda: tf.gather(tf.convert_to_tensor(self.cached_vectors), codes),
-                lambda: tf.gather(self._all_rows(tf.convert_to_tensor(self.embeddings)),
+                # Inference needs no custom gradient: one left in the graph would make
+                # loading an exported SavedModel warn that it was not saved.
+                lambda: tf.gather(self._pairs[0].times(tf.convert_to_tensor(self.embeddings)),
                                   codes),
             )
         if training and self.l2 > 0:

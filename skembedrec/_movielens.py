@@ -17,12 +17,17 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import numpy as np
 import pandas as pd
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+# <data_home>/movielens/ holds the archives as downloaded and their columnar copies.
+CACHE_FOLDER = "movielens"
+# Where skembedrec < 0.2 extracted MovieLens 100K; still read.
+LEGACY_100K_FOLDER = Path("movielens_100k") / "ml-100k"
 # Declared uncompressed sizes above these are refused before reading (the largest official
 # member, ml-25m/ratings.csv, is 678 MB; the largest table about 3 MB).
 MAX_RATINGS_BYTES = 2 << 30
@@ -151,6 +156,58 @@ def describe(variant: Variant, url: str) -> str:
     """The ``DESCR`` text of a variant."""
     return DESCR.format(title=variant.title, underline="=" * len(variant.title),
                         summary=variant.summary, url=url, sha256=variant.sha256)
+
+
+def archive_path(data_root: Path, variant: Variant) -> Path:
+    """Where the zip is kept (downloaded to, or put there by hand): ``<data_home>/movielens/``."""
+    return data_root / CACHE_FOLDER / variant.archive
+
+
+def folder_places(data_root: Path, variant: Variant) -> list[Path]:
+    """Where a folder extracted from the zip is looked for, in this order.
+
+    Examples
+    --------
+    >>> from pathlib import PurePosixPath as P
+    >>> [str(p) for p in folder_places(P("/data"), VARIANTS["10m"])]
+    ['/data/movielens/ml-10M100K', '/data/ml-10M100K']
+    """
+    places = [data_root / CACHE_FOLDER / variant.folder, data_root / variant.folder]
+    if variant.name == "100k":
+        places.append(data_root / LEGACY_100K_FOLDER)
+    return places
+
+
+def find_folder(data_root: Path, variant: Variant) -> Path | None:
+    """The first of :func:`folder_places` that holds the ratings file, or None."""
+    ratings = variant.members["ratings"]
+    return next((p for p in folder_places(data_root, variant) if (p / ratings).is_file()), None)
+
+
+def not_found_message(data_root: Path, variant: Variant, url: str) -> str:
+    """Every way to provide ``variant``, with its exact paths and file names."""
+    members = variant.members
+    tables = [members[role] for role in ("movies", "users") if role in members]
+    places = folder_places(data_root, variant)
+    message = (
+        f"{variant.title} was found neither as a zip nor as an extracted folder in "
+        f"{data_root}, and download_if_missing=False. Any one of these works:\n"
+        f"  * call again with download_if_missing=True: it downloads {url} "
+        f"({variant.n_bytes / 1e6:.1f} MB) to {archive_path(data_root, variant)} and checks "
+        "its SHA-256;\n"
+        f"  * download {url} elsewhere and put it, unchanged and unextracted, at "
+        f"{archive_path(data_root, variant)} (its SHA-256 must be {variant.sha256});\n"
+        f"  * put the folder {variant.folder}/ extracted from {variant.archive}, holding "
+        f"{members['ratings']} (the ratings and their timestamps) and, for the movie"
+        f"{' and user tables' if len(tables) > 1 else ' table'}, {' and '.join(tables)}, at "
+        f"{' or '.join(str(p) for p in places)}."
+    )
+    for place in places:  # a folder in the right place but with the wrong content
+        if place.is_dir():
+            held = sorted(p.name for p in place.iterdir())
+            listing = ", ".join(held[:8]) + (", ..." if len(held) > 8 else "") or "nothing"
+            message += f"\n{place} exists but has no {members['ratings']} (it holds {listing})."
+    return message
 
 
 def read_ratings(variant: Variant, open_member: OpenMember) -> dict[str, np.ndarray]:

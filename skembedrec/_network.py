@@ -259,6 +259,12 @@ def set_feature_table(model: keras.Model, kind: str, table: np.ndarray | None) -
         model.get_layer(f"{kind}_features").table.assign(table)
 
 
+def feature_table(model: keras.Model, kind: str) -> np.ndarray | None:
+    """The encoded side features of ``kind`` in the model (None without side features)."""
+    layer = _layer(model, f"{kind}_features")
+    return layer.table.numpy() if isinstance(layer, FeatureLookup) else None
+
+
 def set_user_mean_days(model: keras.Model, user_codes: np.ndarray, days: np.ndarray, *,
                        first_new: int = 0) -> None:
     """Write the mean training day of the users from code ``first_new`` on into the drift
@@ -340,6 +346,23 @@ def _id_tables(model: keras.Model) -> list[tuple[keras.layers.Embedding, str]]:
     """The embedding layers indexed by user or item code, with their side."""
     return [(layer, _ID_TABLES[layer.name]) for layer in model.layers
             if layer.name in _ID_TABLES]
+
+
+def implicit_tables(model: keras.Model) -> list[tuple[keras.Variable, str]]:
+    """The vector tables of the implicit-feedback layers (none without them), each with the
+    side ('user' or 'item') whose codes index its rows: the items a user rated, the users
+    who rated an item."""
+    layers = ((_layer(model, f"{kind}_implicit"), other)
+              for kind, other in (("user", "item"), ("item", "user")))
+    return [(layer.embeddings, other) for layer, other in layers if layer is not None]
+
+
+def add_to_biases(model: keras.Model, kind: str, shift: np.ndarray) -> None:
+    """Add ``shift`` (one value per row, standardised units) to the ``kind`` ('user' or
+    'item') biases; no-op without biases."""
+    layer = _layer(model, f"{kind}_bias")
+    if layer is not None:
+        layer.embeddings.assign_add(shift[:, None].astype(np.float32))
 
 
 # -- the reserved rows -------------------------------------------------------------------------
@@ -463,7 +486,8 @@ def _insert_rows(values: np.ndarray, n_new: int, row: np.ndarray) -> np.ndarray:
 # -- reading a fitted model ---------------------------------------------------------------------
 
 
-def factor_table(model: keras.Model, kind: str) -> np.ndarray:
+def factor_table(model: keras.Model, kind: str, *, empty_if_biases_only: bool = False
+                 ) -> np.ndarray:
     """The ``kind`` ('user' or 'item') factor vectors that predictions use, reserved row excluded.
 
     With ``dot_product`` these are the inputs of the network's dot products: the embedding
@@ -472,10 +496,31 @@ def factor_table(model: keras.Model, kind: str) -> np.ndarray:
     ``1/sqrt(n_estimators)``, so the dot product of a user's and an item's vectors is the
     ensemble's averaged dot product. Without ``dot_product`` (the MLP tower alone) they are
     the raw embedding rows the tower reads.
+
+    A network with neither (``dot_product=False, hidden_units=()``) has biases only: no
+    factors. Then a ValueError (:data:`BIASES_ONLY`) is raised, or with
+    ``empty_if_biases_only`` a table with no columns is returned (one row per id).
     """
+    if not has_factors(model):
+        if empty_if_biases_only:
+            return np.zeros((model.get_layer(f"{kind}_bias").input_dim - 1, 0), np.float32)
+        raise ValueError(BIASES_ONLY.format(kind=kind))
     if not isinstance(_layer(model, "dot"), MemberDots):
         return model.get_layer(f"{kind}_embedding").get_weights()[0][:-1]
     return _factor_rows(model, kind)[:-1]
+
+
+BIASES_ONLY = (
+    "{kind} embeddings need dot_product=True or a non-empty hidden_units; this model "
+    "(dot_product=False, hidden_units=()) has biases only, so it learned no {kind} vectors "
+    "to return or compare. Refit with dot_product=True (or hidden_units) for embeddings "
+    "and similarities."
+)
+
+
+def has_factors(model: keras.Model) -> bool:
+    """Whether the network has user and item factor vectors (False: biases only)."""
+    return _layer(model, "item_embedding") is not None
 
 
 def _factor_rows(model: keras.Model, kind: str) -> np.ndarray:

@@ -99,6 +99,8 @@ class RowSparseAdam(keras.optimizers.Adam):
         return {**super().get_config(), "row_sparse": self.row_sparse}
 
     def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in getattr(self, "_held", ()):
+            return None
         # XLA cannot compile the row-sparse update (tf.unique has no static shape); under
         # jit_compile Keras' dense update is used, which XLA fuses.
         if not isinstance(gradient, tf.IndexedSlices) or not self.row_sparse:
@@ -125,6 +127,11 @@ class RowSparseAdam(keras.optimizers.Adam):
         a gradient must not move (the implicit vector tables, which change only when their
         sums are refreshed)."""
         object.__setattr__(self, "_row_sparse_only", {self._var_key(v) for v in variables})
+
+    def hold(self, variables) -> None:
+        """Leave these variables as they are: their gradients are ignored (``partial_fit``
+        holds the implicit vector tables, see :func:`~._training.hold_implicit_tables`)."""
+        object.__setattr__(self, "_held", {self._var_key(v) for v in variables})
 
     def _row_update(self, gradient, variable, learning_rate):
         dtype = variable.dtype

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from ._arrays import distinct_pairs
 from ._encoding import IdEncoder
 from ._network import predict_codes
+from ._time import day_numbers, unix_seconds
 from ._validation import check_positive_int, check_query_ids
 
 # (user, item) pairs scored per block: 8 MiB of float64 scores plus 8 MiB of int32 codes.
@@ -167,6 +168,30 @@ def _ranks(positions: np.ndarray) -> np.ndarray:
     return np.arange(positions.size) - np.repeat(starts, lengths) + 1
 
 
+def recommend_day(at: Any, time_max: float | None) -> int | None:
+    """The UTC day number to recommend at: ``at`` (one time), or by default ``time_max``,
+    the latest training time of a model fitted with times (None: without times)."""
+    if time_max is None:
+        if at is not None:
+            raise ValueError("at= is the time to recommend at, for a model fitted with "
+                             "time_col; this one was fitted without times. Leave at=None.")
+        return None
+    if at is None:
+        return int(day_numbers(np.array([time_max]))[0])
+    not_a_time = ValueError(
+        f"at={at!r} is not a time to recommend at: 'at' takes one time, as unix seconds "
+        "(UTC, not milliseconds), a datetime64 or a pandas Timestamp; None recommends at "
+        "the latest time trained on (time_max_)."
+    )
+    if np.ndim(at) != 0:
+        raise not_a_time
+    try:
+        seconds = unix_seconds([at], "at")
+    except (ValueError, TypeError):
+        raise not_a_time from None
+    return int(day_numbers(seconds)[0])
+
+
 def recommend(
     users: Any,
     *,
@@ -177,17 +202,24 @@ def recommend(
     seen: sp.csr_array,
     score: Callable[[np.ndarray], np.ndarray],
     rate_codes: Callable[[np.ndarray], np.ndarray],
+    columns: tuple[Any, Any] = ("user", "item"),
 ) -> pd.DataFrame:
     """Top-``n`` recommendations as a DataFrame (see ``EmbeddingRatingRegressor.recommend``).
 
     ``score`` scores every item for a block of user codes (see :func:`top_n_items`).
     ``rate_codes`` is the estimator's own code -> rating path, so ``predicted_rating`` is
-    exactly what ``predict`` returns for the pair.
+    exactly what ``predict`` returns for the pair. ``columns`` names the user and item
+    columns of the result. A user asked for twice gets one block, where first asked.
     """
     n = check_positive_int(n, "n")
     if not isinstance(exclude_seen, bool | np.bool_):
         raise TypeError(f"exclude_seen must be True or False; got {exclude_seen!r}.")
+    user_column, item_column = columns
+    if {user_column, item_column} & {"predicted_rating", "rank"}:
+        raise ValueError(f"recommend names its columns after user_col and item_col, which "
+                         f"must not be 'predicted_rating' or 'rank'; got {columns}.")
     users = check_query_ids(users, encoder.user_ids, "users")
+    users = users[_first_positions(users)]
     user_codes = encoder.encode_one_side(
         users, "user", handle_unknown=handle_unknown,
         advice=". Set handle_unknown='fallback' to recommend to them as to an average user.",
@@ -199,12 +231,18 @@ def recommend(
     ratings = rate_codes(np.column_stack([user_codes[positions], item_codes]))
     return pd.DataFrame(
         {
-            "user": users[positions],
-            "item": encoder.item_ids[item_codes],
+            user_column: users[positions],
+            item_column: encoder.item_ids[item_codes],
             "predicted_rating": ratings,
             "rank": _ranks(positions),
         }
     )
+
+
+def _first_positions(ids: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct id, in the order given."""
+    # factorize numbers the ids in order of first appearance, so the positions come sorted.
+    return np.unique(pd.factorize(ids)[0], return_index=True)[1]
 
 
 # -- embeddings and neighbours ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Rating datasets: the MovieLens loaders and a synthetic generator with latent structure.
 
 :func:`fetch_movielens` downloads, verifies (SHA-256) and reads the six MovieLens archives
-that GroupLens publishes; :func:`make_ratings` makes synthetic ratings without any download;
+that GroupLens publishes, or reads the zip or extracted folder you already have;
+:func:`make_ratings` makes synthetic ratings without any download;
 :func:`read_ratings` reads a ``u.data`` file you already have.
 """
 
@@ -29,10 +30,6 @@ __all__ = [
     "make_ratings", "read_ratings",
 ]
 
-# <data_home>/movielens/ holds the archives as downloaded and their columnar copies.
-_SUBFOLDER = "movielens"
-# Where skembedrec < 0.2 extracted MovieLens 100K; still read when no archive is cached.
-_LEGACY_100K = Path("movielens_100k") / "ml-100k"
 # SHA-256 of the original ml-100k/u.data (100,000 lines), checked whenever u.data is read.
 _RATINGS_SHA256 = _movielens.VARIANTS["100k"].member_sha256["u.data"]
 # Bumped when the layout of the columnar cache changes: older caches are then rebuilt.
@@ -233,9 +230,21 @@ def fetch_movielens(
     ``"latest-small"``        ~100,000       ~600     ~9,700   1.0 MB       no
     ========================  =============  =======  =======  ===========  =============
 
-    Without network access, download the zip elsewhere and put it, unchanged and
-    unextracted, in ``<data_home>/movielens/``: the error raised with
-    ``download_if_missing=False`` gives the exact path and digest.
+    Files you already have are used as they are, first found first, and nothing is
+    downloaded then (``ml-100k`` stands for the variant's names, given in the error below;
+    10M's zip ``ml-10m.zip`` extracts to ``ml-10M100K/``):
+
+    1. the zip, unchanged and unextracted, at ``<data_home>/movielens/ml-100k.zip``
+       (checked against its SHA-256, then cached as above);
+    2. the folder extracted from it, at ``<data_home>/movielens/ml-100k/`` or
+       ``<data_home>/ml-100k/`` (for 100K also ``<data_home>/movielens_100k/ml-100k/``, where
+       skembedrec < 0.2 put it). Only the ratings file is required (``u.data``,
+       ``ratings.dat`` or ``ratings.csv``): without the movies or users file that table is
+       None, with a warning. A folder is read as it is and parsed at every call (keep the
+       zip for faster loads); only 100K's ``u.data`` has a known digest, checked.
+
+    With ``download_if_missing=False`` and none of these, the :class:`FileNotFoundError`
+    lists every accepted path with the exact file names, the URL and the digest.
 
     Parameters
     ----------
@@ -270,13 +279,15 @@ def fetch_movielens(
         frame : DataFrame of shape (n_ratings, 4) or None
             ``user_id``, ``item_id``, ``rating`` and ``timestamp`` (int64 seconds since the
             Unix epoch, for time-ordered splits). None when ``as_frame=False``.
-        movies : DataFrame
+        movies : DataFrame or None
             One row per movie, indexed by ``item_id``: ``title`` (without the year),
             ``year`` (nullable Int64) and ``genres`` (a list of genre names). Named
-            ``movies`` because ``items`` is a dict method on a Bunch.
+            ``movies`` because ``items`` is a dict method on a Bunch. None when read from a
+            folder without the movies file.
         users : DataFrame or None
             For 100K and 1M, indexed by ``user_id``: ``age`` (1M: the age bracket's lower
-            bound), ``gender``, ``occupation``, ``zip_code``. None for the other archives.
+            bound), ``gender``, ``occupation``, ``zip_code``. None for the other archives
+            and for a folder without the users file.
         feature_names : list of str
             ``["user_id", "item_id"]``.
         target_names : list of str
@@ -290,7 +301,8 @@ def fetch_movielens(
     Raises
     ------
     FileNotFoundError
-        The archive is not cached and ``download_if_missing`` is False.
+        Neither the zip nor an extracted folder is in ``data_home`` and
+        ``download_if_missing`` is False.
     OSError
         The download failed or was cut short. Nothing is kept.
     ValueError
@@ -321,7 +333,7 @@ def fetch_movielens(
      'timestamp': dtype('int64')}
     >>> X, y = fetch_movielens("1m", return_X_y=True)  # doctest: +SKIP
 
-    Offline, the error says where to put an archive downloaded elsewhere:
+    Offline, the error says where to put the zip or the folder you have:
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as empty_home:
@@ -329,7 +341,7 @@ def fetch_movielens(
     ...     # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: MovieLens 1M is not cached ... unextracted, at .../movielens/ml-1m.zip ...
+    FileNotFoundError: MovieLens 1M was found neither as a zip nor as an extracted folder ...
     """
     spec = _variant(variant)
     if mirror is not None and not isinstance(mirror, str):
@@ -337,19 +349,14 @@ def fetch_movielens(
     base_url = mirror if mirror is not None else _movielens.BASE_URL
     url = base_url.rstrip("/") + "/" + spec.archive
     data_root = Path(get_data_home(data_home))
-    archive = data_root / _SUBFOLDER / spec.archive
-    legacy = data_root / _LEGACY_100K
+    archive = _movielens.archive_path(data_root, spec)
+    folder = _movielens.find_folder(data_root, spec)
     if archive.is_file():
         ratings, movies, users = _read_archive(archive, spec)
-    elif spec.name == "100k" and all((legacy / n).is_file() for n in spec.members.values()):
-        ratings, movies, users = _read_tables(spec, _folder_opener(legacy, spec))
+    elif folder is not None:
+        ratings, movies, users = _read_folder(folder, spec)
     elif not download_if_missing:
-        raise FileNotFoundError(
-            f"{spec.title} is not cached in {archive.parent} and download_if_missing=False. "
-            f"Call again with download_if_missing=True to download {url} "
-            f"({spec.n_bytes / 1e6:.1f} MB), or download that file elsewhere and put it, "
-            f"unchanged and unextracted, at {archive} (its SHA-256 must be {spec.sha256})."
-        )
+        raise FileNotFoundError(_movielens.not_found_message(data_root, spec, url))
     else:
         _download_archive(url, archive, spec, sys.stderr.isatty() if verbose is None else verbose)
         ratings, movies, users = _read_archive(archive, spec)
@@ -415,9 +422,12 @@ def load_movielens_100k(
         data, target, frame = data.to_numpy(), target.to_numpy(), None
     if return_X_y:
         return data, target
-    movies = bunch.movies.assign(genres=bunch.movies["genres"].str.join("|"))
-    movies = movies.rename_axis("movie_id").reset_index().astype({"movie_id": "int64"})
-    users = bunch.users.reset_index().astype({"user_id": "int64"})
+    movies = users = None  # None when read from a folder without u.item or u.user
+    if bunch.movies is not None:
+        movies = bunch.movies.assign(genres=bunch.movies["genres"].str.join("|"))
+        movies = movies.rename_axis("movie_id").reset_index().astype({"movie_id": "int64"})
+    if bunch.users is not None:
+        users = bunch.users.reset_index().astype({"user_id": "int64"})
     return Bunch(data=data, target=target, frame=frame, movies=movies, users=users,
                  feature_names=bunch.feature_names, target_names=bunch.target_names,
                  DESCR=bunch.DESCR)
@@ -491,9 +501,23 @@ def _read_archive(archive: Path, spec: _movielens.Variant) -> tuple:
         return ratings, _movielens.read_movies(spec, opener), _movielens.read_users(spec, opener)
 
 
-def _read_tables(spec: _movielens.Variant, opener) -> tuple:
-    return (_movielens.read_ratings(spec, opener), _movielens.read_movies(spec, opener),
-            _movielens.read_users(spec, opener))
+def _read_folder(folder: Path, spec: _movielens.Variant) -> tuple:
+    """Read an extracted folder as it is (nothing is written): the ratings file must be
+    there; a missing movies or users file gives None for that table, with a warning."""
+    opener = _folder_opener(folder, spec)
+    present = {role for role, name in spec.members.items() if (folder / name).is_file()}
+    missing = [name for role, name in spec.members.items() if role not in present]
+    if missing:
+        tables = " and ".join(f"`{r}`" for r in spec.members if r not in present)
+        warnings.warn(
+            f"{folder} has no {' or '.join(missing)}: the ratings are loaded but {tables} "
+            f"{'are' if len(missing) > 1 else 'is'} None. Put the missing file(s) from "
+            f"{spec.archive} in that folder to get {'them' if len(missing) > 1 else 'it'}.",
+            UserWarning, stacklevel=3,
+        )
+    movies = _movielens.read_movies(spec, opener) if "movies" in present else None
+    users = _movielens.read_users(spec, opener) if "users" in present else None
+    return _movielens.read_ratings(spec, opener), movies, users
 
 
 def _zip_opener(zipped: zipfile.ZipFile, spec: _movielens.Variant, where: str):
@@ -588,7 +612,9 @@ def _bunch(ratings, movies, users, descr: str, return_X_y: bool, as_frame: bool)
 def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
     r"""Read ratings in MovieLens' ``u.data`` format (no download, no checksum).
 
-    ``u.data`` is tab separated: user id, item id, rating, unix timestamp, no header.
+    ``u.data`` is tab separated: user id, item id, rating, unix timestamp, no header. To
+    load a whole MovieLens release you have (zip or extracted folder, with its movies and
+    users), see :func:`fetch_movielens` and its ``data_home``.
 
     Parameters
     ----------
@@ -597,8 +623,10 @@ def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
 
     Returns
     -------
-    X : DataFrame of shape (n_ratings, 2)
-        Columns ``user_id`` and ``item_id``.
+    X : DataFrame of shape (n_ratings, 3)
+        Columns ``user_id``, ``item_id`` and ``timestamp`` (unix seconds), int64. The
+        estimator reads ``user_id`` and ``item_id`` by name and ignores ``timestamp`` unless
+        it is given ``time_col="timestamp"``.
     y : Series of shape (n_ratings,)
         The ratings (float64), named ``rating``.
 
@@ -608,12 +636,12 @@ def read_ratings(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "u.data").write_text("1\t10\t4\t881250949\n2\t10\t3\t881250950\n")
     >>> X, y = read_ratings(folder)
-    >>> X.shape, y.tolist()
-    ((2, 2), [4.0, 3.0])
+    >>> X.columns.tolist(), X["timestamp"].tolist(), y.tolist()
+    (['user_id', 'item_id', 'timestamp'], [881250949, 881250950], [4.0, 3.0])
     """
     path = Path(path)
     frame = _read_ratings_frame(path / "u.data" if path.is_dir() else path)
-    return frame[["user_id", "item_id"]], frame["rating"]
+    return frame[["user_id", "item_id", "timestamp"]], frame["rating"]
 
 
 def example_ratings(source: str | os.PathLike | None = None, *,
@@ -626,7 +654,7 @@ def example_ratings(source: str | os.PathLike | None = None, *,
     Parameters
     ----------
     source : str, path-like or None, default=None
-        None: MovieLens 100K if its archive is cached in ``data_home`` (see
+        None: MovieLens 100K if its archive or extracted folder is in ``data_home`` (see
         :func:`fetch_movielens`), otherwise 20,000 synthetic ratings of 300 users on 400
         items (:func:`make_ratings` with ``random_state=0``). A MovieLens variant name
         (``"100k"``, ``"1m"``, ...): :func:`fetch_movielens`, downloading it if missing. The
@@ -651,7 +679,9 @@ def example_ratings(source: str | os.PathLike | None = None, *,
     """
     if source is not None and Path(source).exists():
         X, y = read_ratings(source)
-        return Bunch(data=X, target=y, titles=_titles_beside(Path(source)),
+        # The same two columns whatever the source: the examples fit without times.
+        return Bunch(data=X[["user_id", "item_id"]], target=y,
+                     titles=_titles_beside(Path(source)),
                      description=f"MovieLens ratings from {source}")
     variant = "100k" if source is None else os.fspath(source)
     try:
@@ -661,7 +691,8 @@ def example_ratings(source: str | os.PathLike | None = None, *,
         return Bunch(data=X, target=y, titles=None,
                      description="synthetic ratings (make_ratings)")
     assert isinstance(ml, Bunch)  # return_X_y=False
-    return Bunch(data=ml.data, target=ml.target, titles=ml.movies["title"],
+    titles = None if ml.movies is None else ml.movies["title"]
+    return Bunch(data=ml.data, target=ml.target, titles=titles,
                  description=f"MovieLens {variant} (fetch_movielens)")
 
 

@@ -1,5 +1,9 @@
 """Time-aware cross-validation splitters for ratings, usable as ``cv=`` in scikit-learn.
 
+They are not partitions (the first ratings by time are never tested), so scikit-learn's
+``cross_val_predict`` refuses them; predict each split's test ratings instead (see the
+Evaluating over time guide).
+
 A random split (``KFold``, ``train_test_split``) lets a model train on ratings given after
 the ones it is tested on, and puts almost every test user in training: both flatter a
 recommender compared with its use, where it predicts the future of users it may never have

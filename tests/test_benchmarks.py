@@ -105,6 +105,7 @@ def test_scale_shape_helpers_on_a_tiny_case():
     assert row["users"]["min"] == 0 and row["users"]["max"] == 2 and row["items"]["max"] == 2
 
 
+@pytest.mark.slow
 def test_scale_defaults_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     """--defaults: one fresh process per size, Surprise beside it, the shape table, JSON."""
     scale = _load_benchmark("scale")

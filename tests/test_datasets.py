@@ -8,12 +8,32 @@ import pytest
 from skembedrec.datasets import example_ratings, make_ratings, read_ratings
 
 
-def test_read_ratings_reads_u_data_from_a_file_or_its_folder(tmp_path):
+def test_read_ratings_reads_u_data_from_a_file_or_its_folder_with_timestamps(tmp_path):
     (tmp_path / "u.data").write_text("1\t10\t4\t881250949\n2\t10\t3\t881250950\n")
     for path in (tmp_path, tmp_path / "u.data", str(tmp_path)):
         X, y = read_ratings(path)
-        assert X.to_numpy().tolist() == [[1, 10], [2, 10]] and y.tolist() == [4.0, 3.0]
-        assert y.name == "rating" and y.dtype == np.float64
+        assert X.columns.tolist() == ["user_id", "item_id", "timestamp"]
+        assert X.to_numpy().tolist() == [[1, 10, 881250949], [2, 10, 881250950]]
+        assert X.dtypes.tolist() == [np.int64] * 3
+        assert y.tolist() == [4.0, 3.0] and y.name == "rating" and y.dtype == np.float64
+
+
+def test_read_ratings_output_fits_with_its_times(tmp_path):
+    """read_ratings' X goes to fit as it is; time_col="timestamp" uses the times (without
+    it the estimator reads user_id and item_id by name, as the examples do)."""
+    from conftest import FAST
+
+    from skembedrec import EmbeddingRatingRegressor
+
+    X, y = make_ratings(n_users=20, n_items=30, n_ratings=300, random_state=0)
+    lines = [f"{u}\t{i}\t{int(r)}\t{881250949 + 3600 * k}"
+             for k, (u, i, r) in enumerate(zip(X["user_id"], X["item_id"], y, strict=True))]
+    (tmp_path / "u.data").write_text("\n".join(lines) + "\n")
+    X, y = read_ratings(tmp_path)
+    timed = EmbeddingRatingRegressor(**FAST, time_col="timestamp").fit(X, y)
+    assert timed.feature_names_in_.tolist() == ["user_id", "item_id", "timestamp"]
+    assert timed.time_max_ == X["timestamp"].max()
+    assert np.isfinite(timed.predict(X.iloc[:5])).all()
 
 
 # -- make_ratings -----------------------------------------------------------------------------

@@ -92,6 +92,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_trains_on_two_logical_cpus():
     # Logical devices must be set up before TensorFlow starts: a fresh process.
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -127,6 +128,7 @@ _MIRRORED_REFITS_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_refits_take_any_sequence_of_batch_sizes():
     """Each MirroredStrategy numbered its collective ops from the same start and TensorFlow
     remembers each number's shape per process: the second fit with another batch size

@@ -265,6 +265,7 @@ RUNNABLE_PAGES = [page_name(p) for p in doc_pages()
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
+@pytest.mark.slow
 def test_page_runs(page, tmp_path):
     result, n_blocks = run_page(REPO / page, tmp_path)
     output = (result.stdout + result.stderr)[-6000:]

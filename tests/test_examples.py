@@ -53,6 +53,7 @@ def test_every_plot_example_is_tested():
     assert expected <= tested, f"examples without a test: {sorted(expected - tested)}"
 
 
+@pytest.mark.slow
 def test_plot_learning_curve(run_example):
     ns = run_example("plot_learning_curve.py")
     assert set(ns["curves"]) == {1e-4, 1e-2}
@@ -60,6 +61,7 @@ def test_plot_learning_curve(run_example):
     assert ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_cross_validation(run_example):
     ns = run_example("plot_cross_validation.py")
     rmse = ns["fold_rmse"]
@@ -70,6 +72,7 @@ def test_plot_cross_validation(run_example):
     assert ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_grid_search(run_example):
     ns = run_example("plot_grid_search.py")
     search = ns["search"]
@@ -78,6 +81,7 @@ def test_plot_grid_search(run_example):
     assert ns["table"].shape == (2, 2) and ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_persistence(run_example):
     ns = run_example("plot_persistence.py")
     np.testing.assert_array_equal(ns["before"], ns["after"])
@@ -85,6 +89,7 @@ def test_plot_persistence(run_example):
     assert ns["loaded"] is not ns["model"] and ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_recommendations(run_example):
     ns = run_example("plot_recommendations.py")
     top = ns["top"]
@@ -93,6 +98,7 @@ def test_plot_recommendations(run_example):
     assert ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_time_aware(run_example):
     ns = run_example("plot_time_aware.py")
     rmse = ns["rmse"]
@@ -105,11 +111,13 @@ def test_plot_time_aware(run_example):
     assert ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_item_embeddings(run_example):
     ns = run_example("plot_item_embeddings.py")
     assert ns["coords"].shape == (ns["model"].n_items_, 2) and ns["_figures"] == 1
 
 
+@pytest.mark.slow
 def test_plot_item_embeddings_on_movielens_with_titles(run_example):
     if not (SHARED_ML100K / "u.data").is_file():
         pytest.skip(f"MovieLens 100K not found at {SHARED_ML100K}")
@@ -118,6 +126,7 @@ def test_plot_item_embeddings_on_movielens_with_titles(run_example):
     assert ns["titles"][1] == "Toy Story"
 
 
+@pytest.mark.slow
 def test_quickstart_main_job(monkeypatch, tmp_path, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     import quickstart
@@ -131,6 +140,24 @@ def test_quickstart_main_job(monkeypatch, tmp_path, capsys):
     assert "2-fold CV RMSE" in printed and "Saved the fitted model" in printed
 
 
+def test_quickstart_cross_validates_on_shuffled_folds(monkeypatch, tmp_path):
+    """Rating files sorted by user would otherwise test each fold on users never trained on."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import quickstart
+
+    seen = {}
+
+    def record(model, X, y, *, cv, **kwargs):
+        seen["cv"] = cv
+        raise StopIteration  # the folds are all this test needs
+
+    monkeypatch.setattr(quickstart, "cross_validate", record)
+    with pytest.raises(StopIteration):
+        quickstart.main(["--cv", "3", "--out", str(tmp_path / "m.joblib")])
+    assert seen["cv"].shuffle and seen["cv"].get_n_splits() == 3
+
+
+@pytest.mark.slow
 def test_quickstart_prints_its_own_output_first(tmp_path):
     """What a newcomer runs first: no TensorFlow C++ log lines (CUDA cuInit, oneDNN,
     NodeDef) before or among its own lines, and the library's import was not changed to

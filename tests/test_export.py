@@ -1,6 +1,7 @@
 """``export``: a SavedModel that serves raw ids with TensorFlow alone, as the estimator does."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -88,6 +89,17 @@ def served(exported, tmp_path_factory):
     return queries, json.loads((tmp / "out.json").read_text())
 
 
+def test_loading_logs_no_unsaved_custom_gradient_warning(exported, caplog):
+    # TensorFlow warns through absl (a Python logger) for each function of the graph that
+    # holds a custom gradient it could not save; serving never differentiates.
+    import tensorflow as tf
+
+    with caplog.at_level(logging.WARNING):
+        tf.saved_model.load(str(exported[3]))
+    assert [r.getMessage() for r in caplog.records if "custom gradient" in r.getMessage()] == []
+
+
+@pytest.mark.slow
 def test_served_without_skembedrec_or_scikeras(served):
     _, out = served
     assert out["modules"] == []
@@ -107,7 +119,7 @@ def test_exported_top_k_equals_recommend(exported, served):
     for row, user in enumerate(queries["users"]):
         expected = est.recommend([user], n=5)
         valid = np.array(out["top_valid"][row])
-        assert np.array(out["top_items"][row])[valid].tolist() == expected["item"].tolist()
+        assert np.array(out["top_items"][row])[valid].tolist() == expected["item_id"].tolist()
         np.testing.assert_allclose(np.array(out["top_ratings"][row])[valid],
                                    expected["predicted_rating"], atol=1e-5)
 
@@ -130,9 +142,10 @@ def test_recommend_pads_when_the_user_has_seen_almost_everything(tmp_path):
     out = tf.saved_model.load(str(tmp_path / "m")).signatures["recommend"](
         user=tf.constant([0, 1], tf.int64), k=tf.constant(3))
     assert out["valid"].numpy().tolist() == [[False] * 3, [True, True, False]]
-    assert out["items"].numpy()[1, :2].tolist() == est.recommend([1], n=3)["item"].tolist()
+    assert out["items"].numpy()[1, :2].tolist() == est.recommend([1], n=3)["item_id"].tolist()
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signatures(exported):
     kind, _, _, path = exported
     if kind != "int":
@@ -158,12 +171,16 @@ def test_handle_unknown_error_is_kept(tmp_path, ratings):
 
 
 def test_ids_without_a_lookup_table_kind_are_refused(tmp_path):
-    X = pd.DataFrame({"user_id": [0.5, 1.5, 2.5], "item_id": [1, 2, 3]})
+    X = pd.DataFrame({"user_id": [True, False, True], "item_id": [1, 2, 3]})
     est = EmbeddingRatingRegressor(**FAST).fit(X, [1, 2, 3])
-    with pytest.raises(ValueError, match=r"user ids are of dtype float64.*int or str ids"):
+    with pytest.raises(ValueError, match=r"user ids are of dtype bool.*int or str ids"):
         est.export(tmp_path / "m")
+    # Float ids never get this far: whole numbers are ints at fit, others refused there.
+    with pytest.raises(ValueError, match=r"user ids must be ints or strings; got the number"):
+        EmbeddingRatingRegressor(**FAST).fit(X.assign(user_id=[0.5, 1.5, 2.5]), [1, 2, 3])
 
 
+@pytest.mark.slow
 def test_example_http_server_answers_one_request(exported):
     kind, est, X, path = exported
     if kind != "str":
@@ -285,7 +302,7 @@ def test_time_export_recommends_as_recommend_at(time_export):
     for row, (who, when) in enumerate(zip(users, times, strict=True)):
         expected = est.recommend([who], n=5, at=when)
         valid = top["valid"].numpy()[row]
-        assert top["items"].numpy()[row][valid].tolist() == expected["item"].tolist()
+        assert top["items"].numpy()[row][valid].tolist() == expected["item_id"].tolist()
         np.testing.assert_allclose(top["ratings"].numpy()[row][valid],
                                    expected["predicted_rating"], atol=1e-5)
     # Each row is rated at its own time.

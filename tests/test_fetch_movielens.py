@@ -400,6 +400,125 @@ def test_altered_cached_archive_is_refused(server, monkeypatch, tmp_path):
         fetch_movielens("1m", data_home=tmp_path)
 
 
+# -- files the user already has: zip or extracted folder, no download --------------------------
+
+
+def _folder_places(home: Path, variant: str) -> list[Path]:
+    folder = _movielens.VARIANTS[variant].folder
+    places = [home / "movielens" / folder, home / folder]
+    return places + ([home / "movielens_100k" / "ml-100k"] if variant == "100k" else [])
+
+
+def _extract(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True)
+    for name, payload in files.items():
+        (folder / name).write_bytes(payload)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Nothing listens on port 9: any download attempt fails loudly. The small u.data above
+    is not the original: its known digest is dropped for the test."""
+    monkeypatch.setattr(_movielens, "BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setitem(_movielens.VARIANTS, "100k", dataclasses.replace(
+        _movielens.VARIANTS["100k"], member_sha256={}))
+
+
+@pytest.mark.parametrize("variant", list(ARCHIVES))
+def test_extracted_folder_in_each_accepted_place_loads_everything(variant, offline,
+                                                                   tmp_path):
+    spec = _movielens.VARIANTS[variant]
+    for place in _folder_places(tmp_path / variant, variant):
+        _extract(place, ARCHIVES[variant])
+        written = _all_files(tmp_path)
+        ml = fetch_movielens(variant, data_home=tmp_path / variant, download_if_missing=False)
+        assert ml.frame.dtypes.to_dict() == {k: np.dtype(v) for k, v in DTYPES.items()}
+        np.testing.assert_array_equal(ml.frame["item_id"], [10, 20, 20])
+        assert ml.frame["timestamp"].iloc[0] > 8e8 and ml.frame["timestamp"].is_unique
+        assert ml.movies.loc[10, "genres"] and ml.movies.index.name == "item_id"
+        assert (ml.users is not None) == spec.has_users
+        assert spec.title in ml.DESCR
+        assert _all_files(tmp_path) == written  # a folder is read as it is: nothing written
+        for name in ARCHIVES[variant]:  # so that the next place is the one read
+            (place / name).unlink()
+
+
+def test_folder_with_download_allowed_is_read_without_downloading(server, monkeypatch,
+                                                                   tmp_path):
+    _publish(server, monkeypatch, "1m")
+    _extract(tmp_path / "ml-1m", FILES_1M)
+    assert len(fetch_movielens("1m", data_home=tmp_path).frame) == 3
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("variant", ["100k", "1m", "25m"])
+def test_folder_with_only_the_ratings_file_loads_ratings_with_timestamps(variant, offline,
+                                                                          tmp_path):
+    spec = _movielens.VARIANTS[variant]
+    ratings = spec.members["ratings"]
+    _extract(tmp_path / spec.folder, {ratings: ARCHIVES[variant][ratings]})
+    others = [spec.members[r] for r in ("movies", "users") if r in spec.members]
+    with pytest.warns(UserWarning, match=" or ".join(others) + ": the ratings are loaded"):
+        ml = fetch_movielens(variant, data_home=tmp_path, download_if_missing=False)
+    assert ml.movies is None and ml.users is None
+    assert list(ml.frame.columns) == list(DTYPES) and len(ml.frame) == 3
+    assert ml.frame["timestamp"].iloc[0] > 8e8
+
+
+def test_folder_without_the_users_file_keeps_the_movies(offline, tmp_path):
+    files = {k: v for k, v in FILES_100K.items() if k != "u.user"}
+    _extract(tmp_path / "movielens" / "ml-100k", files)
+    with pytest.warns(UserWarning, match=r"no u\.user: .* but `users` is None"):
+        ml = fetch_movielens("100k", data_home=tmp_path, download_if_missing=False)
+    assert ml.users is None and ml.movies.loc[20, "title"] == "Nameless"
+
+
+def test_zip_comes_before_a_folder_and_is_still_checked(offline, monkeypatch, tmp_path):
+    _extract(tmp_path / "movielens" / "ml-25m", FILES_CSV)
+    changed = {**FILES_CSV, "ratings.csv": FILES_CSV["ratings.csv"].replace(b"4.5", b"3.0")}
+    body = _archive("25m", changed)
+    (tmp_path / "movielens" / "ml-25m.zip").write_bytes(body)
+    _expect(monkeypatch, "25m", body)
+    assert fetch_movielens("25m", data_home=tmp_path).target.iloc[0] == 3.0
+    # A damaged zip is an error, not a silent fall back to the folder.
+    monkeypatch.setitem(_movielens.VARIANTS, "25m", dataclasses.replace(
+        _movielens.VARIANTS["25m"], sha256="0" * 64))
+    with pytest.raises(ValueError, match="has SHA-256"):
+        fetch_movielens("25m", data_home=tmp_path)
+
+
+def test_altered_u_data_in_a_folder_is_refused(tmp_path):
+    """100K's u.data has a known digest: a folder's copy is checked against it."""
+    _extract(tmp_path / "ml-100k", FILES_100K)  # not the original u.data
+    with pytest.raises(ValueError, match=r"u\.data in .*ml-100k.* not the original"):
+        fetch_movielens("100k", data_home=tmp_path, download_if_missing=False)
+
+
+@pytest.mark.parametrize("variant", list(ARCHIVES))
+def test_not_found_error_lists_every_route_with_exact_names(variant, tmp_path):
+    spec = _movielens.VARIANTS[variant]
+    with pytest.raises(FileNotFoundError) as info:
+        fetch_movielens(variant, data_home=tmp_path, download_if_missing=False)
+    message = str(info.value)
+    assert "download_if_missing=True" in message
+    assert f"https://files.grouplens.org/datasets/movielens/{spec.archive}" in message
+    assert str(tmp_path / "movielens" / spec.archive) in message and spec.sha256 in message
+    for place in _folder_places(tmp_path, variant):
+        assert str(place) in message
+    for name in spec.members.values():
+        assert name in message
+    assert f"{spec.folder}/" in message and "unextracted" in message
+    assert _all_files(tmp_path) == []
+
+
+def test_not_found_error_points_at_a_folder_without_the_ratings_file(tmp_path):
+    # Unzipped into a folder named after the zip: one level too deep.
+    _extract(tmp_path / "ml-1m" / "ml-1m", FILES_1M)
+    with pytest.raises(FileNotFoundError,
+                       match=r"ml-1m exists but has no ratings\.dat \(it holds ml-1m\)"):
+        fetch_movielens("1m", data_home=tmp_path, download_if_missing=False)
+
+
 # -- the real MovieLens 100K ratings -----------------------------------------------------------
 
 
@@ -465,6 +584,20 @@ def test_legacy_folder_and_deprecated_alias_keep_working(official_100k, tmp_path
     (folder / "u.data").write_bytes(official_100k["u.data"][:-100])
     with pytest.raises(ValueError, match="not the original MovieLens 100K file"):
         fetch_movielens("100k", data_home=tmp_path, download_if_missing=False)
+
+
+def test_real_100k_folder_layout_loads_ratings_with_timestamps(tmp_path):
+    """The shared copy holds u.data with items.tsv/users.tsv (not the release's u.item and
+    u.user): the ratings load, checked against u.data's digest; the tables are None."""
+    if not (SHARED_ML100K / "u.data").is_file():
+        pytest.skip(f"MovieLens 100K not found at {SHARED_ML100K}")
+    (tmp_path / "ml-100k").symlink_to(SHARED_ML100K, target_is_directory=True)
+    with pytest.warns(UserWarning, match=r"no u\.item or u\.user"):
+        ml = fetch_movielens("100k", data_home=tmp_path, download_if_missing=False)
+    assert ml.frame.shape == (100_000, 4) and ml.movies is None and ml.users is None
+    assert ml.frame["timestamp"].between(874_724_710, 893_286_638).all()
+    assert round(float(ml.target.mean()), 2) == 3.53
+    assert _all_files(tmp_path) == []  # nothing written beside (or into) the shared copy
 
 
 # -- the suite's network guard -----------------------------------------------------------------

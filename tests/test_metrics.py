@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FAST
-from sklearn.exceptions import UndefinedMetricWarning
+from sklearn import config_context
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import UndefinedMetricWarning, UnsetMetadataPassedError
 from sklearn.metrics import ndcg_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
@@ -235,6 +237,7 @@ def test_cross_validate_with_rmse_and_ranking_scorers(ratings):
         assert ((result[name] > 0) & (result[name] <= 1)).all()
 
 
+@pytest.mark.slow
 def test_grid_search_refits_on_ndcg(ratings):
     X, y = ratings[0].iloc[:1500], ratings[1].iloc[:1500]
     search = GridSearchCV(
@@ -282,3 +285,113 @@ def test_ml100k_model_beats_random_scores(ml100k):
     assert ndcg_at_10_scorer(est, test, test["rating"]) == pytest.approx(
         ndcg_at_k(test["user_id"], test["rating"], predicted, k=10)
     )
+
+
+# -- sample_weight ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_sample_weight_weights_users_by_their_mean_row_weight(metric):
+    users = np.array([1, 1, 1, 2, 2, 3, 3, 3])
+    y_true = np.array([5, 2, 4, 1, 5, 4, 4, 2])
+    y_pred = np.array([4.5, 4.0, 3.0, 3.5, 3.0, 3.0, 2.0, 1.0])
+    per_user = np.array([metric(users[users == u], y_true[users == u], y_pred[users == u], k=2)
+                         for u in (1, 2, 3)])
+    user_weight = np.array([3.0, 1.0, 0.5])
+    rows = np.array([3.0, 3.0, 3.0, 0.0, 2.0, 0.5, 0.5, 0.5])  # user 2: mean 1.0
+    weighted = metric(users, y_true, y_pred, k=2, sample_weight=rows)
+    assert weighted == pytest.approx(np.average(per_user, weights=user_weight))
+    assert weighted != pytest.approx(metric(users, y_true, y_pred, k=2))
+    assert metric(users, y_true, y_pred, k=2, sample_weight=np.ones(8)) == pytest.approx(
+        metric(users, y_true, y_pred, k=2))
+    # A user of weight 0 drops out of the average.
+    only_first = np.r_[np.ones(3), np.zeros(5)]
+    assert metric(users, y_true, y_pred, k=2, sample_weight=only_first) == pytest.approx(
+        per_user[0])
+    with pytest.warns(UndefinedMetricWarning, match="total sample_weight of 0"):
+        assert np.isnan(metric(users, y_true, y_pred, k=2, sample_weight=np.zeros(8)))
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        metric(users, y_true, y_pred, k=2, sample_weight=-only_first)
+    with pytest.raises(ValueError, match="same length"):
+        metric(users, y_true, y_pred, k=2, sample_weight=np.ones(3))
+
+
+class _ScoreByItem(RegressorMixin, BaseEstimator):
+    """A stand-in model that predicts the item id: instant, and ranks differently per user."""
+
+    def fit(self, X, y, sample_weight=None):
+        return self
+
+    def predict(self, X):
+        return np.asarray(X["item_id"], dtype=float)
+
+
+def _weighted_setup(ratings):
+    X, y = ratings
+    # One weight per user, repeated on their rows.
+    weights = (X["user_id"].to_numpy() + 1.0) ** 2
+    return X, y, weights, KFold(n_splits=2, shuffle=True, random_state=0)
+
+
+def test_routed_sample_weight_is_refused_until_requested(ratings):
+    X, y, weights, cv = _weighted_setup(ratings)
+    estimator = _ScoreByItem()
+    with config_context(enable_metadata_routing=True):
+        estimator.set_fit_request(sample_weight=True)
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            cross_validate(estimator, X, y, cv=cv, scoring=make_ranking_scorer("ndcg"),
+                           params={"sample_weight": weights})
+        declined = make_ranking_scorer("ndcg").set_score_request(sample_weight=False)
+        unweighted = cross_validate(estimator, X, y, cv=cv, scoring=declined,
+                                    params={"sample_weight": weights})["test_score"]
+    expected = [ndcg_at_k(X["user_id"].iloc[test], y.iloc[test],
+                          X["item_id"].iloc[test].astype(float))
+                for _, test in cv.split(X)]
+    np.testing.assert_allclose(unweighted, expected)
+
+
+def test_requested_sample_weight_changes_the_score(ratings):
+    X, y, weights, cv = _weighted_setup(ratings)
+    estimator = _ScoreByItem()
+    with config_context(enable_metadata_routing=True):
+        estimator.set_fit_request(sample_weight=True)
+        scorer = make_ranking_scorer("precision", k=5).set_score_request(sample_weight=True)
+        weighted = cross_validate(estimator, X, y, cv=cv, scoring=scorer,
+                                  params={"sample_weight": weights})["test_score"]
+    for score, (_, test) in zip(weighted, cv.split(X), strict=True):
+        args = (X["user_id"].iloc[test], y.iloc[test], X["item_id"].iloc[test].astype(float))
+        assert score == pytest.approx(precision_at_k(*args, k=5, sample_weight=weights[test]))
+        assert score != pytest.approx(precision_at_k(*args, k=5))
+    # Called directly, as scikit-learn's scorers are, the weights are used too.
+    direct = make_ranking_scorer("precision", k=5)(estimator, X, y, sample_weight=weights)
+    assert direct == pytest.approx(precision_at_k(X["user_id"], y, X["item_id"].astype(float),
+                                                  k=5, sample_weight=weights))
+
+
+def test_set_score_request_needs_routing():
+    with pytest.raises(RuntimeError, match="enable_metadata_routing=True"):
+        make_ranking_scorer("map").set_score_request(sample_weight=True)
+
+
+# -- the figures of the Evaluating over time guide ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_evaluation_page_figures(ml100k_dir, tmp_path, monkeypatch):
+    """The MovieLens block of docs/user_guide/evaluation.rst prints the figures its prose
+    quotes (the docs test skips it: it reads MovieLens 100K and fits two models)."""
+    import doctest
+
+    from conftest import REPO_ROOT
+    from test_docs import rst_blocks
+
+    page = REPO_ROOT / "docs" / "user_guide" / "evaluation.rst"
+    blocks, _ = rst_blocks(page.read_text(encoding="utf-8"))
+    (block,) = [b for b in blocks if 'read_ratings("ml-100k")' in b.code]
+    (tmp_path / "ml-100k").symlink_to(ml100k_dir)
+    monkeypatch.chdir(tmp_path)
+    test = doctest.DocTestParser().get_doctest(block.code, {}, "evaluation", str(page),
+                                               block.line - 1)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

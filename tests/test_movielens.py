@@ -6,6 +6,7 @@ from sklearn.model_selection import train_test_split
 from skembedrec import EmbeddingRatingRegressor
 
 
+@pytest.mark.slow
 def test_learns_movielens_on_the_notebook_split(ml100k):
     X = ml100k[["user_id", "movie_id"]]
     y = ml100k["rating"]

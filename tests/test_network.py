@@ -61,6 +61,7 @@ def test_the_keras3_broadcasting_trap_is_real_and_avoided():
     assert model(np.array([[0, 1], [2, 3]], dtype="int32")).shape == (2, 1)
 
 
+@pytest.mark.slow
 def test_notebook_network_really_learns(ratings):
     """Training loss falls well below the target variance (1.0 once standardised)."""
     X, y = ratings

@@ -191,6 +191,7 @@ def test_auto_rules():
     assert l2_for(2_000_001) == 0.1
 
 
+@pytest.mark.slow
 def test_auto_settings_are_resolved_per_fit_and_kept_by_partial_fit(ratings):
     X, y = ratings  # 3,000 ratings: the small-data regime
     est = EmbeddingRatingRegressor(n_factors=4, random_state=0).fit(X, y)

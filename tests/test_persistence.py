@@ -131,6 +131,7 @@ def test_loaded_inner_regressor_is_a_fitted_scikeras_regressor(fitted, loaded):
                                fitted.regressor_.predict(codes), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_round_trip_in_a_fresh_process(fitted, saved, ratings, tmp_path):
     X, _ = ratings
     X.to_csv(tmp_path / "X.csv", index=False)
@@ -481,3 +482,26 @@ def test_a_config_declaring_huge_tables_is_refused_before_building(tmp_path, rat
         EmbeddingRatingRegressor.load(bad)
     assert time.perf_counter() - start < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
+
+
+def test_save_to_an_existing_directory_raises_and_writes_nothing(fitted, tmp_path):
+    directory = tmp_path / "models"
+    directory.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"models'.* is a directory.*model\.skembedrec"):
+        fitted.save(directory)
+    assert list(directory.iterdir()) == [] and sorted(tmp_path.iterdir()) == [directory]
+
+
+def test_save_replaces_an_existing_file(fitted, ratings, tmp_path):
+    path = tmp_path / "model.skembedrec"
+    path.write_bytes(b"an older file")
+    fitted.save(path)
+    loaded = EmbeddingRatingRegressor.load(path)
+    X = ratings[0].head(20)
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skembedrec"]
+
+
+def test_load_of_a_directory_is_a_value_error_naming_it(tmp_path):
+    with pytest.raises(ValueError, match=r"is a directory, not a skembedrec model file"):
+        EmbeddingRatingRegressor.load(tmp_path)

@@ -15,11 +15,11 @@ from skembedrec._recommend import additive_scores, network_scores, top_n_items
 from skembedrec.datasets import make_ratings
 from skembedrec.metrics import ndcg_at_k, precision_at_k
 
-COLUMNS = ["user", "item", "predicted_rating", "rank"]
+COLUMNS = ["user_id", "item_id", "predicted_rating", "rank"]
 
 
-def _pairs(frame, user="user", item="item"):
-    return frame[[user, item]].rename(columns={user: "user_id", item: "item_id"})
+def _pairs(frame):
+    return frame[["user_id", "item_id"]]
 
 
 def _seen_pairs(X, user="user_id", item="item_id"):
@@ -40,26 +40,26 @@ def test_recommend_frame(fitted):
     top = fitted.recommend(users, n=7)
     assert top.columns.tolist() == COLUMNS
     assert len(top) == 21
-    assert top["user"].tolist() == [5] * 7 + [0] * 7 + [17] * 7
+    assert top["user_id"].tolist() == [5] * 7 + [0] * 7 + [17] * 7
     assert top["rank"].tolist() == list(range(1, 8)) * 3
-    for _, group in top.groupby("user", sort=False):
+    for _, group in top.groupby("user_id", sort=False):
         assert group["predicted_rating"].is_monotonic_decreasing
-        assert group["item"].is_unique
-    assert set(top["item"]) <= set(fitted.encoder_.item_ids)
+        assert group["item_id"].is_unique
+    assert set(top["item_id"]) <= set(fitted.encoder_.item_ids)
 
 
 def test_predicted_rating_is_what_predict_returns(fitted):
     top = fitted.recommend(fitted.encoder_.user_ids, n=10)
-    np.testing.assert_array_equal(top["predicted_rating"], fitted.predict(_pairs(top)))
+    np.testing.assert_array_equal(top["predicted_rating"], fitted.predict(top))
 
 
 def test_seen_items_are_excluded(fitted, ratings):
     X, _ = ratings
     top = fitted.recommend(fitted.encoder_.user_ids, n=20)
     seen = _seen_pairs(X)
-    assert not any(pair in seen for pair in zip(top["user"], top["item"], strict=True))
+    assert seen.isdisjoint(_seen_pairs(top))
     with_seen = fitted.recommend(fitted.encoder_.user_ids, n=20, exclude_seen=False)
-    assert any(pair in seen for pair in zip(with_seen["user"], with_seen["item"], strict=True))
+    assert not seen.isdisjoint(_seen_pairs(with_seen))
 
 
 def test_recommend_matches_brute_force(fitted, ratings):
@@ -75,32 +75,49 @@ def test_recommend_matches_brute_force(fitted, ratings):
         top = fitted.recommend([user], n=15)
         np.testing.assert_array_equal(top["predicted_rating"], expected)
         # Every unseen item strictly better than the last one recommended is recommended.
-        assert set(unseen.index[unseen > expected[-1]]) <= set(top["item"])
+        assert set(unseen.index[unseen > expected[-1]]) <= set(top["item_id"])
 
 
 def test_user_with_fewer_unseen_items_than_n(fitted, ratings):
     X, _ = ratings
     user = X["user_id"].value_counts().index[0]
     n_unseen = fitted.n_items_ - int((X["user_id"] == user).sum())
-    top = fitted.recommend([user, user], n=fitted.n_items_ + 5)
-    assert len(top) == 2 * n_unseen
-    assert top["rank"].tolist() == list(range(1, n_unseen + 1)) * 2
+    top = fitted.recommend([user], n=fitted.n_items_ + 5)
+    assert len(top) == n_unseen
+    assert top["rank"].tolist() == list(range(1, n_unseen + 1))
     everything = fitted.recommend([user], n=fitted.n_items_ + 5, exclude_seen=False)
     assert len(everything) == fitted.n_items_
 
 
 def test_unknown_user_gets_the_average_user_ranking(fitted):
     top = fitted.recommend([-1, 0, 10_000], n=5)
-    assert top["user"].tolist() == [-1] * 5 + [0] * 5 + [10_000] * 5
-    unknown = top[top["user"] == -1]
+    assert top["user_id"].tolist() == [-1] * 5 + [0] * 5 + [10_000] * 5
+    unknown = top[top["user_id"] == -1]
     np.testing.assert_array_equal(unknown["predicted_rating"], fitted.predict(_pairs(unknown)))
     # The fallback is the ranking of all items for the reserved (average) user.
     grid = pd.DataFrame({"user_id": -1, "item_id": fitted.encoder_.item_ids})
     best = np.sort(fitted.predict(grid))[::-1][:5]
     np.testing.assert_array_equal(unknown["predicted_rating"], best)
     np.testing.assert_array_equal(
-        unknown["item"], top.loc[top["user"] == 10_000, "item"]
+        unknown["item_id"], top.loc[top["user_id"] == 10_000, "item_id"]
     )
+
+
+def test_repeated_users_get_one_block_each(fitted):
+    top = fitted.recommend([5, 0, 5, 5, 0], n=3)
+    assert top["user_id"].tolist() == [5] * 3 + [0] * 3
+    pd.testing.assert_frame_equal(top, fitted.recommend([5, 0], n=3))
+
+
+def test_columns_are_named_after_user_col_and_item_col(ratings):
+    X, y = ratings
+    renamed = X.rename(columns={"user_id": "who", "item_id": "what"})
+    est = EmbeddingRatingRegressor(user_col="who", item_col="what", **FAST).fit(renamed, y)
+    top = est.recommend([1, 2], n=3)
+    assert top.columns.tolist() == ["who", "what", "predicted_rating", "rank"]
+    np.testing.assert_array_equal(top["predicted_rating"], est.predict(top))
+    with pytest.raises(ValueError, match="must not be 'predicted_rating' or 'rank'"):
+        est.set_params(item_col="rank").recommend([1], n=3)
 
 
 def test_unknown_user_under_error_names_the_ids(with_error):
@@ -123,8 +140,8 @@ def test_recommend_accepts_scalar_series_and_string_ids(ratings):
     string_ids = X.astype(str)
     est = EmbeddingRatingRegressor(**FAST).fit(string_ids, y)
     top = est.recommend(pd.Series(["3", "5"]), n=4)
-    assert top["user"].tolist() == ["3"] * 4 + ["5"] * 4
-    assert _seen_pairs(string_ids).isdisjoint(_seen_pairs(top, "user", "item"))
+    assert top["user_id"].tolist() == ["3"] * 4 + ["5"] * 4
+    assert _seen_pairs(string_ids).isdisjoint(_seen_pairs(top))
     assert est.recommend("3", n=4).equals(top.iloc[:4])
     with pytest.raises(TypeError, match=r"users must hold str ids.*got number ids"):
         est.recommend([3], n=4)
@@ -207,6 +224,7 @@ def test_additive_scores_rank_as_the_network_does(ratings):
     assert same > 0.99  # only near-ties (within 1e-6) may swap
 
 
+@pytest.mark.slow
 def test_recommendations_are_meaningful_on_synthetic_data():
     """Ranking held-out items by recommend's order beats random order by a clear margin."""
     X, y = make_ratings(n_users=150, n_items=100, n_ratings=9000, noise=0.3, random_state=1)
@@ -216,7 +234,7 @@ def test_recommendations_are_meaningful_on_synthetic_data():
     ).fit(X[~test], y[~test])
     ranking = est.recommend(np.unique(X["user_id"]), n=est.n_items_)
     # Every held-out pair is unseen in training, so it appears in the full ranking.
-    position = ranking.set_index(["user", "item"])["rank"]
+    position = ranking.set_index(["user_id", "item_id"])["rank"]
     held_out = X[test]
     pairs = pd.MultiIndex.from_frame(held_out[["user_id", "item_id"]])
     order = -position.loc[pairs].to_numpy()
@@ -339,6 +357,7 @@ def ml100k_fitted(ml100k):
     return est.fit(ml100k[["user_id", "movie_id"]], ml100k["rating"])
 
 
+@pytest.mark.slow
 def test_ml100k_recommend_all_users(ml100k, ml100k_fitted):
     est = ml100k_fitted
     users = ml100k["user_id"].unique()
@@ -350,10 +369,10 @@ def test_ml100k_recommend_all_users(ml100k, ml100k_fitted):
         timings.append(time.perf_counter() - start)
     assert len(users) == 943 and est.n_items_ == 1682
     assert len(top) == 943 * 10
-    assert top["user"].tolist() == np.repeat(users, 10).tolist()
-    seen = set(zip(ml100k["user_id"], ml100k["movie_id"], strict=True))
-    assert not any(pair in seen for pair in zip(top["user"], top["item"], strict=True))
-    predicted = est.predict(top.rename(columns={"user": "user_id", "item": "movie_id"}))
+    assert top["user_id"].tolist() == np.repeat(users, 10).tolist()
+    seen = _seen_pairs(ml100k, item="movie_id")
+    assert seen.isdisjoint(_seen_pairs(top, item="movie_id"))
+    predicted = est.predict(top)  # the columns are named after user_col and item_col
     np.testing.assert_array_equal(top["predicted_rating"], predicted)
     assert min(timings) < 2.0, timings
 
@@ -368,3 +387,33 @@ def test_ml100k_similar_items(ml100k_fitted):
     assert est.user_embeddings_.shape == (943, 8 * est.n_estimators_)
     everything = est.similar_items(est.encoder_.item_ids, n=10)
     assert len(everything) == 1682 * 10
+
+
+def test_bad_at_is_called_at_not_a_column(ratings):
+    X, y = ratings
+    timed = X.assign(timestamp=1_600_000_000 + 600 * np.arange(len(X)))
+    est = EmbeddingRatingRegressor(time_col="timestamp", **FAST).fit(timed, y)
+    for bad in (np.nan, "tomorrow", 1_600_000_000_000, [1_600_000_000] * 2):
+        with pytest.raises(ValueError, match=r"^at=.* is not a time to recommend at") as error:
+            est.recommend([0], n=3, at=bad)
+        assert "column" not in str(error.value)
+    later = est.recommend([0], n=3, at=pd.Timestamp("2021-01-01", tz="UTC"))
+    assert len(later) == 3
+    with pytest.raises(ValueError, match=r"fitted without times\. Leave at=None"):
+        EmbeddingRatingRegressor(**FAST).fit(X, y).recommend([0], at=1_600_000_000)
+
+
+def test_new_user_with_new_item_gets_the_mean_over_known_ids(ratings):
+    """Not the mean rating: every known (user, item) pair counts once (the fallback's
+    definition, see the Cold start guide). Exact for a tower-less network, whose
+    prediction is bilinear in the user and item rows."""
+    X, y = ratings
+    est = EmbeddingRatingRegressor(**{**FAST, "hidden_units": (), "implicit": True}).fit(X, y)
+    every_pair = pd.MultiIndex.from_product(
+        [est.encoder_.user_ids, est.encoder_.item_ids], names=["user_id", "item_id"]
+    ).to_frame(index=False)
+    grid = est.predict(every_pair)
+    assert (grid > est.rating_min_).all() and (grid < est.rating_max_).all()  # none clipped
+    both_new = est.predict(pd.DataFrame({"user_id": [-1], "item_id": [-1]}))[0]
+    assert both_new == pytest.approx(grid.mean(), abs=1e-4)
+    assert abs(both_new - y.mean()) > 10 * abs(both_new - grid.mean())

@@ -146,6 +146,7 @@ def test_same_seed_same_predictions_in_one_process(est):
     assert not np.array_equal(other_seed.predict(X0), est.predict(X0))
 
 
+@pytest.mark.slow
 def test_same_seed_same_predictions_across_processes(est, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     outputs = [tmp_path / f"run{i}.npy" for i in range(2)]
@@ -169,6 +170,7 @@ np.save(sys.argv[1], model.predict(frame[["user_id", "item_id"]]))
 """
 
 
+@pytest.mark.slow
 def test_the_defaults_are_bit_identical_for_a_seed_in_one_and_across_processes(
         ml100k_dir, tmp_path):
     """The default network (implicit feedback, two members) on real data: TensorFlow's own
@@ -225,6 +227,7 @@ def test_predict_from_eight_threads_matches_sequential(est, tmp_path):
 _GUARD_BOUND_MIB = 80
 
 
+@pytest.mark.slow
 def test_repeated_fits_do_not_accumulate_memory():
     n = 6000
     rng = np.random.RandomState(0)

@@ -115,6 +115,7 @@ def test_bad_feature_frames_are_refused(ratings, params, error, message):
     assert not hasattr(est, "regressor_")
 
 
+@pytest.mark.slow
 def test_movielens_cold_start_users_with_side_features(ml100k, ml100k_dir):
     users = pd.read_csv(ml100k_dir / "users.tsv", sep="\t", index_col="user_id")
     items = pd.read_csv(ml100k_dir / "items.tsv", sep="\t", index_col="movie_id")

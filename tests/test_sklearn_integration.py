@@ -63,6 +63,7 @@ def test_pipeline_with_column_transformer_pandas_output(ratings):
     assert list(pipe[-1].feature_names_in_) == ["user_id", "item_id"]
 
 
+@pytest.mark.slow
 def test_grid_search_with_one_and_two_jobs(ratings):
     X, y = ratings
     results = []
@@ -100,6 +101,7 @@ def test_cross_val_score_and_cross_validate(ratings):
     assert all(hasattr(est, "regressor_") for est in result["estimator"])
 
 
+@pytest.mark.slow
 def test_joblib_round_trip_in_a_fresh_process(fitted, ratings, tmp_path):
     X, _ = ratings
     model_path, data_path = tmp_path / "model.joblib", tmp_path / "X.pkl"

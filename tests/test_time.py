@@ -216,6 +216,7 @@ def test_times_inside_the_period_move_predictions_with_each_users_drift(fitted, 
 # -- 3. the model learns time ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_time_terms_lower_the_held_out_error(held_out, without_time):
     X_train, y_train, X_test, y_test = held_out
     with_time = EmbeddingRatingRegressor(time_col="timestamp", **SETTINGS).fit(X_train, y_train)
@@ -385,8 +386,7 @@ def test_recommend_at_any_time_form_matches_predict_there(model):
     recs = [model.recommend(users, n=5, at=at) for at in forms]
     for other in recs[1:]:  # one instant, seven spellings
         pd.testing.assert_frame_equal(other, recs[0])
-    rows = pd.DataFrame({"user_id": recs[0]["user"], "item_id": recs[0]["item"],
-                         "timestamp": int(instant.timestamp())})
+    rows = recs[0][["user_id", "item_id"]].assign(timestamp=int(instant.timestamp()))
     np.testing.assert_array_equal(recs[0]["predicted_rating"], model.predict(rows))
     assert not np.allclose(model.recommend(users, n=5)["predicted_rating"],
                            recs[0]["predicted_rating"])
@@ -397,7 +397,8 @@ def test_recommend_ranks_all_unseen_items_at_that_time(model, data):
     recs = model.recommend([3], n=5, at=at)
     unseen = np.setdiff1d(np.arange(50), X.loc[X["user_id"] == 3, "item_id"])
     scores = model.predict(pd.DataFrame({"user_id": 3, "item_id": unseen, "timestamp": at}))
-    np.testing.assert_array_equal(recs["item"], unseen[np.argsort(-scores, kind="stable")][:5])
+    np.testing.assert_array_equal(recs["item_id"],
+                                  unseen[np.argsort(-scores, kind="stable")][:5])
 
 
 def test_recommend_at_without_times_or_not_a_time_raises(fitted, without_time):
@@ -516,6 +517,7 @@ def test_side_features_with_time(data, tmp_path):
 # -- 9. model selection ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_search_with_a_global_time_split_prefers_time(data):
     X, y = data
     splitter = GlobalTimeSplit(n_splits=2, test_size=0.15, time_col="timestamp")

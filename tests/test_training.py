@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+import tensorflow as tf
 from conftest import FAST
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -128,11 +129,11 @@ def test_validation_slice_is_seeded_and_only_from_training_data(ratings):
     train, validation = validation_split(len(X), 0.2, 0)
     assert len(validation) == 600 and not set(train) & set(validation)
     np.testing.assert_array_equal(validation_split(len(X), 0.2, 0)[1], validation)
-    # The held-out pairs are not training pairs: seen_ (and so the implicit term, which
-    # reads its pairs from seen_) holds the training slice only.
+    # The held-out pairs are not trained on, but the user rated them: seen_ holds them all
+    # (the implicit term's pairs are tested below).
     codes = first.encoder_.encode(X["user_id"].to_numpy(), X["item_id"].to_numpy())
-    expected = {tuple(pair) for pair in codes[train]}
-    assert set(zip(*first.seen_.nonzero(), strict=True)) == expected
+    expected = {tuple(pair) for pair in codes.tolist()}
+    assert set(zip(*(c.tolist() for c in first.seen_.nonzero()), strict=True)) == expected
     with pytest.raises(ValueError, match="leaves no training ratings"):
         _early_stopping(validation_fraction=0.9).fit(X.head(3), y.head(3))
 
@@ -294,30 +295,54 @@ def test_fit_traces_the_training_step_once(ratings, monkeypatch):
     assert len(traces) == 1
 
 
-def test_validation_pairs_never_enter_the_implicit_term_or_seen_also_after_warm_start(ratings):
-    """The training pairs are stored once (seen_); the implicit layers read them from there.
-    Pairs held out for early stopping are in neither, in the first fit or a warm start."""
+def _assert_implicit_sums_over(model, pairs, n_users):
+    """The served user implicit vectors are the normalised sums over ``pairs``, nothing more."""
+    layer = model.get_layer("user_implicit")
+    table, cached = layer.embeddings.numpy(), layer.cached_vectors.numpy()
+    for user in range(n_users):
+        items = sorted(item for u, item in pairs if u == user)
+        want = table[items].sum(axis=0) / np.sqrt(len(items)) if items else 0.0
+        np.testing.assert_allclose(cached[user], want, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_pairs_are_seen_but_never_enter_the_implicit_term(ratings):
+    """Every pair given to fit is in seen_ (recommend skips it); the pairs held out for
+    early stopping stay out of the implicit term, in the first fit and in a warm start."""
     X, y = ratings
     first_half, second_half = X.index < 2000, X.index >= 2000
     est = EmbeddingRatingRegressor(n_factors=4, epochs=1, random_state=0, early_stopping=True,
                                    validation_fraction=0.3, n_estimators=1, implicit=True)
     est.fit(X[first_half], y[first_half])
-    est.set_params(warm_start=True, random_state=1).fit(X[second_half], y[second_half])
-    expected = set()
-    for part, seed in ((X[first_half], 0), (X[second_half], 1)):
+    pairs = {}
+    for name, part, seed in (("first", X[first_half], 0), ("second", X[second_half], 1)):
         train, _ = validation_split(len(part), 0.3, seed)
-        codes = est.encoder_.encode(part["user_id"].to_numpy(), part["item_id"].to_numpy())
-        expected |= {tuple(pair) for pair in codes[train].tolist()}
-    assert set(zip(*(c.tolist() for c in est.seen_.nonzero()), strict=True)) == expected
-    assert len(expected) < len(X.drop_duplicates())  # some pairs were held out
-    # The served implicit vectors are the normalised sums over seen_'s items, nothing more.
-    layer = est.model_.get_layer("user_implicit")
-    table, cached = layer.embeddings.numpy(), layer.cached_vectors.numpy()
-    seen = est.seen_.tocsr()
-    for user in range(est.n_users_):
-        items = seen.indices[seen.indptr[user]:seen.indptr[user + 1]]
-        want = table[items].sum(axis=0) / np.sqrt(len(items)) if len(items) else 0.0
-        np.testing.assert_allclose(cached[user], want, rtol=1e-5, atol=1e-6)
+        codes = est.encoder_.extended(part["user_id"].to_numpy(), part["item_id"].to_numpy()
+                                      ).encode(part["user_id"].to_numpy(),
+                                               part["item_id"].to_numpy())
+        pairs[name] = ({tuple(pair) for pair in codes.tolist()},
+                       {tuple(pair) for pair in codes[train].tolist()})
+    seen = set(zip(*(c.tolist() for c in est.seen_.nonzero()), strict=True))
+    assert seen == pairs["first"][0] and len(pairs["first"][1]) < len(seen)
+    _assert_implicit_sums_over(est.model_, pairs["first"][1], est.n_users_)
+
+    est.set_params(warm_start=True, random_state=1).fit(X[second_half], y[second_half])
+    seen = set(zip(*(c.tolist() for c in est.seen_.nonzero()), strict=True))
+    assert seen == pairs["first"][0] | pairs["second"][0]
+    # The first fit's held-out pairs count as trained on once a later fit continues it.
+    _assert_implicit_sums_over(est.model_, pairs["first"][0] | pairs["second"][1],
+                               est.n_users_)
+
+
+def test_recommend_never_suggests_a_pair_given_to_fit_with_early_stopping(ratings):
+    X, y = ratings
+    est = EmbeddingRatingRegressor(**FAST, early_stopping=True, validation_fraction=0.3)
+    est.fit(X, y)
+    users = X["user_id"].unique()
+    suggested = est.recommend(users, n=10)
+    rated = set(zip(X["user_id"].tolist(), X["item_id"].tolist(), strict=True))
+    pairs = set(zip(suggested["user_id"].tolist(), suggested["item_id"].tolist(),
+                    strict=True))
+    assert len(pairs) == len(suggested) > 0 and not pairs & rated
 
 
 def test_callbacks_run_on_copies_and_keep_the_estimator_cloneable(ratings):
@@ -335,3 +360,17 @@ def test_callbacks_run_on_copies_and_keep_the_estimator_cloneable(ratings):
     assert epochs_seen == [0, 1, 2, 3, 4, 5]  # numbered on, as the history is
     with pytest.raises(ValueError, match="callbacks"):
         EmbeddingRatingRegressor(callbacks="not a list").fit(X, y)
+
+
+def test_the_exported_recommend_skips_the_validation_pairs_too(ratings, tmp_path):
+    X, y = ratings
+    est = EmbeddingRatingRegressor(**FAST, early_stopping=True, validation_fraction=0.3)
+    est.fit(X, y).export(tmp_path / "m")
+    users = np.sort(X["user_id"].unique())[:20]
+    out = tf.saved_model.load(str(tmp_path / "m")).signatures["recommend"](
+        user=tf.constant(users, tf.int64), k=tf.constant(10))
+    rated = set(zip(X["user_id"].tolist(), X["item_id"].tolist(), strict=True))
+    served = {(int(user), int(item)) for user, items, valid in
+              zip(users, out["items"].numpy(), out["valid"].numpy(), strict=True)
+              for item, ok in zip(items, valid, strict=True) if ok}
+    assert served and not served & rated
