@@ -999,7 +999,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         else:
             trained = _training.train_new(users, items, ratings, weights, config, days=days)
 
-        self.__dict__.update(_training.fitted_attributes(trained))
+        for name, value in _training.fitted_attributes(trained).items():
+            setattr(self, name, value)
         self.batch_size_ = int(settings["batch_size"])
         self.learning_rate_ = float(settings["learning_rate"])
         self.n_estimators_ = int(settings["n_estimators"])

@@ -93,7 +93,7 @@ def test_plot_persistence(run_example):
 def test_plot_recommendations(run_example):
     ns = run_example("plot_recommendations.py")
     top = ns["top"]
-    assert list(top.columns[:4]) == ["user", "item", "predicted_rating", "rank"]
+    assert list(top.columns[:4]) == ["user_id", "item_id", "predicted_rating", "rank"]
     assert len(top) == 30 and top["rank"].tolist() == list(range(1, 11)) * 3
     assert ns["_figures"] == 1
 

@@ -1,6 +1,7 @@
 """The estimator on the real MovieLens 100K ratings (read from ../shared, never copied)."""
 
 import numpy as np
+import pytest
 from sklearn.model_selection import train_test_split
 
 from skembedrec import EmbeddingRatingRegressor
