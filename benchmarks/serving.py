@@ -3,6 +3,7 @@
 Usage (from the repository root)::
 
     python benchmarks/serving.py [PATH/TO/u.data] [--repeats 2000]
+    python benchmarks/serving.py --size 25m
 
 Fits the default estimator on MovieLens 100K (synthetic ratings of the same shape when the
 file is missing), exports it (:meth:`EmbeddingRatingRegressor.export`), loads the
@@ -16,12 +17,22 @@ SavedModel with ``tf.saved_model.load`` and measures, for both:
   of 5 calls in steady state, after one warm-up call per batch size (tracing, allocation).
   Target: >= 5M pairs/s on large batches.
 
+``--size 25m`` (or ``10m``) measures ``recommend`` at scale instead (issue 26): synthetic
+ratings of MovieLens 25M's shape (162,541 users x 59,047 items, 25M ratings; 10M: 69,878 x
+10,677) from ``make_ratings(compact=True)``, the defaults fitted, exported and loaded; then
+top-10 lists for 1,000 users, from the estimator's ``recommend`` and from the SavedModel's
+``recommend`` signature: each call's time and its peak RSS above the RSS before the call
+(``VmHWM`` after a reset through ``/proc/self/clear_refs``, as in ``benchmarks/scale.py``),
+after one warm-up call of each on 10 users. Targets: the SavedModel's peak <= 1 GB above
+the loaded model, its time <= 2x the estimator's.
+
 Timings are taken on whatever else the machine runs: the load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import sys
@@ -41,6 +52,9 @@ from skembedrec.datasets import make_ratings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
 BATCHES = (100_000, 1_000_000)
+# (users, items, ratings) of the MovieLens releases the --size option imitates.
+SIZES = {"10m": (69_878, 10_677, 10_000_000), "25m": (162_541, 59_047, 25_000_000)}
+RECOMMEND_USERS = 1_000
 
 
 def ratings(path: Path) -> tuple[pd.DataFrame, np.ndarray, str]:
@@ -62,11 +76,76 @@ def median_seconds(call, repeats: int) -> float:
     return float(np.median(times))
 
 
+def _measured_call(call) -> tuple[float, float, object]:
+    """Seconds and peak RSS (GB) above the RSS before the call, and what it returned."""
+    from scale import _reset_peak_rss, _status_gb
+
+    gc.collect()
+    before = _status_gb("VmRSS") or 0.0
+    _reset_peak_rss()
+    start = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - start
+    return seconds, (_status_gb("VmHWM") or 0.0) - before, result
+
+
+def recommend_at_scale(size: str) -> None:
+    """The ``--size`` benchmark: recommend for 1,000 users, estimator against SavedModel."""
+    from scale import _status_gb
+
+    n_users, n_items, n_ratings = SIZES[size]
+    start = time.perf_counter()
+    X, y = make_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                        random_state=0, compact=True)
+    data_s = time.perf_counter() - start
+    start = time.perf_counter()
+    est = EmbeddingRatingRegressor(random_state=0).fit(X, y)
+    fit_s = time.perf_counter() - start
+    users = np.unique(X["user_id"].to_numpy())[:RECOMMEND_USERS].astype(np.int64)
+    del X, y
+    directory = tempfile.mkdtemp()
+    start = time.perf_counter()
+    est.export(directory)
+    export_s = time.perf_counter() - start
+    recommend = tf.saved_model.load(directory).signatures["recommend"]
+    gc.collect()
+    loaded_rss = _status_gb("VmRSS") or 0.0
+
+    def served(chosen: np.ndarray) -> dict:
+        return recommend(user=tf.constant(chosen, tf.int64), k=tf.constant(10))
+
+    served(users[:10]), est.recommend(users[:10])  # warm-up: tracing, tables
+    own_s, own_peak, own = _measured_call(lambda: est.recommend(users))
+    served_s, served_peak, top = _measured_call(lambda: served(users))
+    valid = top["valid"].numpy()
+    served_items = top["items"].numpy()[valid]
+    same = served_items.tolist() == own["item_id"].tolist()
+    rating_gap = float(np.abs(top["ratings"].numpy()[valid]
+                              - own["predicted_rating"].to_numpy()).max())
+
+    print(f"# recommend at scale ({size}: {n_users:,} users x {n_items:,} items, "
+          f"{n_ratings:,} synthetic ratings; default parameters; {time.strftime('%Y-%m-%d')})")
+    print(f"machine: {os.cpu_count()} logical CPUs, TensorFlow {tf.__version__}; load average "
+          f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}; data {data_s:.0f} s, fit "
+          f"{fit_s:.0f} s, export {export_s:.0f} s; RSS with the loaded model "
+          f"{loaded_rss:.2f} GB\n")
+    print(f"| top-10 for {len(users):,} users | time | peak RSS above before |\n|---|---:|---:|")
+    print(f"| est.recommend | {own_s:.2f} s | {own_peak:.2f} GB |")
+    print(f"| SavedModel recommend | {served_s:.2f} s | {served_peak:.2f} GB |")
+    print(f"\nsame items in the same order: {same}; largest rating difference "
+          f"{rating_gap:.1e}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
     parser.add_argument("--repeats", type=int, default=2000)
+    parser.add_argument("--size", choices=sorted(SIZES),
+                        help="measure recommend for 1,000 users at this scale instead")
     args = parser.parse_args(argv)
+    if args.size is not None:
+        recommend_at_scale(args.size)
+        return
 
     X, y, source = ratings(Path(args.data))
     est = EmbeddingRatingRegressor(random_state=0).fit(X, y)

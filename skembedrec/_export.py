@@ -22,6 +22,12 @@ Signatures (inputs -> outputs):
     ``item`` (n,), ``k`` () int32 -> ``items`` (n, k'), ``similarities`` (n, k') float64,
     cosine, most similar first, the item itself excluded, ``k' = min(k, n_items - 1)``.
 
+``recommend`` and ``similar_items`` score the rows of a request in blocks, one after the
+other, so their memory does not grow with ``n``: blocks of ``_BLOCK_VALUES // n_items`` rows
+(a 64 MiB float64 score matrix) from the factor tables of a network without a tower, as
+``predict`` does, or of ``_NETWORK_BLOCK_VALUES // n_items`` users whose (user, item) pairs
+run through the network (a tower, or time terms).
+
 A model fitted with ``time_col`` has the ``time`` input in ``predict`` (the time of each
 pair) and ``recommend`` (the time to recommend each user row at, as ``recommend``'s ``at``):
 float64 unix seconds, UTC, turned in the graph into the UTC day numbers the network takes.
@@ -49,6 +55,12 @@ from ._network import additive_form, set_training_pairs, time_grid
 from ._time import MAX_SECONDS, SECONDS_PER_DAY
 
 _INT64 = np.iinfo(np.int64)
+# Scores computed at once by recommend and similar_items: a block of rows of the float64
+# (rows, n_items) score matrix, 64 MiB, whatever the number of rows requested.
+_BLOCK_VALUES = 1 << 23
+# (user, item) pairs run through the network at once (a tower, or time terms): the
+# activations of every layer for each pair, as the estimator's own recommend scores them.
+_NETWORK_BLOCK_VALUES = 1 << 20
 
 
 def export_saved_model(
@@ -187,6 +199,13 @@ class _ServingModule(tf.Module):
             self.item_rows = tf.Variable(np.hstack(
                 [items, ones_i, (item_terms + target_mean / target_scale)[:, None]]
             ).astype(np.float32), trainable=False)
+            # recommend ranks by the raw score in float64, as the estimator's own additive
+            # scores do: float32 rows would reorder items whose scores differ by ~1e-7.
+            self.ranking_user_rows = tf.Variable(
+                np.hstack([users, user_terms[:, None], ones_u]), trainable=False)
+            self.ranking_item_rows = tf.Variable(
+                np.hstack([items, ones_i, item_terms[:, None]])[: self.n_items],
+                trainable=False)
         self._strict = handle_unknown == "error"
 
     def _codes(self, ids, table, n: int, kind: str):
@@ -236,27 +255,48 @@ class _ServingModule(tf.Module):
     @tf.function(autograph=False)
     def recommend(self, user, k, time=None):
         users = self._codes(user, self.user_table, self.n_users, "user")
-        n = tf.shape(users, out_type=tf.int64)[0]
-        all_items = tf.range(self.n_items, dtype=tf.int64)
-        days = None if time is None else tf.repeat(self._days(time, users, "user"), self.n_items)
-        scores = tf.reshape(
-            self._scores(tf.repeat(users, self.n_items), tf.tile(all_items, [n]), days),
-            [n, self.n_items])
-        # The training items of each known user (a CSR row); unknown users have seen none.
-        known = users < self.n_users
-        row = tf.minimum(users, self.n_users - 1)
+        days = None if time is None else self._days(time, users, "user")
+        k = tf.minimum(k, self.n_items)
+
+        def best_of_block(block):
+            codes, block_days = block
+            if self._additive:
+                scores = tf.matmul(tf.gather(self.ranking_user_rows, codes),
+                                   self.ranking_item_rows, transpose_b=True)
+            else:
+                scores = self._block_scores(codes, block_days)
+            top = tf.math.top_k(self._without_seen(scores, codes), k)
+            return top.indices, top.values
+
+        block_days = tf.zeros_like(users, tf.int32) if days is None else days
+        indices, values = _in_blocks(
+            best_of_block, (users, block_days), self.n_items,
+            _BLOCK_VALUES if self._additive else _NETWORK_BLOCK_VALUES, (self.n_users, 0))
+        # Ranked by the unclipped score, as recommend does: clipped ratings stay apart.
+        return {"items": tf.gather(self.item_keys, indices), "ratings": self._stars(values),
+                "valid": tf.math.is_finite(values)}
+
+    def _block_scores(self, codes, days):
+        """The network's raw scores of every item for a block of user codes (and days)."""
+        rows = tf.shape(codes, out_type=tf.int64)[0]
+        pair_days = None if not self.has_time else tf.repeat(days, self.n_items)
+        scores = self._scores(tf.repeat(codes, self.n_items),
+                              tf.tile(tf.range(self.n_items, dtype=tf.int64), [rows]),
+                              pair_days)
+        return tf.reshape(tf.cast(scores, tf.float64), [rows, self.n_items])
+
+    def _without_seen(self, scores, codes):
+        """``scores`` with -inf for the training items of each known user (a CSR row);
+        unknown users, and the padding of a block, have seen none."""
+        known = codes < self.n_users
+        row = tf.minimum(codes, self.n_users - 1)
         starts = tf.gather(self.seen_indptr, row)
         ends = tf.where(known, tf.gather(self.seen_indptr, row + 1), starts)
         ranges = tf.ragged.range(starts, ends)
         seen = tf.stack([ranges.value_rowids(),
                          tf.gather(self.seen_indices, ranges.flat_values)], axis=1)
-        scores = tf.tensor_scatter_nd_update(
+        return tf.tensor_scatter_nd_update(
             scores, seen, tf.fill([tf.shape(seen)[0]], tf.constant(-np.inf, scores.dtype)))
-        # Ranked by the unclipped score, as recommend does: clipped ratings stay apart.
-        top = tf.math.top_k(scores, tf.minimum(k, self.n_items))
-        return {"items": tf.gather(self.item_keys, top.indices),
-                "ratings": self._stars(top.values),
-                "valid": tf.math.is_finite(top.values)}
 
     @tf.function(autograph=False)
     def similar_items(self, item, k):
@@ -264,10 +304,48 @@ class _ServingModule(tf.Module):
         tf.debugging.assert_less(codes, tf.constant(self.n_items, tf.int64),
                                  message="unknown item id(s): similarities exist only "
                                  "between ids seen during fit")
-        similarity = tf.matmul(tf.gather(self.unit_items, codes), self.unit_items,
-                               transpose_b=True)
-        itself = tf.stack([tf.range(tf.shape(codes, out_type=tf.int64)[0]), codes], axis=1)
-        similarity = tf.tensor_scatter_nd_update(
-            similarity, itself, tf.fill([tf.shape(codes)[0]], tf.constant(-np.inf, tf.float64)))
-        top = tf.math.top_k(similarity, tf.minimum(k, self.n_items - 1))
-        return {"items": tf.gather(self.item_keys, top.indices), "similarities": top.values}
+        k = tf.minimum(k, self.n_items - 1)
+
+        def nearest_of_block(blocks):
+            (block,) = blocks
+            similarity = tf.matmul(tf.gather(self.unit_items, block), self.unit_items,
+                                   transpose_b=True)
+            itself = tf.stack([tf.range(tf.shape(block, out_type=tf.int64)[0]), block], axis=1)
+            similarity = tf.tensor_scatter_nd_update(
+                similarity, itself,
+                tf.fill([tf.shape(block)[0]], tf.constant(-np.inf, tf.float64)))
+            top = tf.math.top_k(similarity, k)
+            return top.indices, top.values
+
+        indices, values = _in_blocks(nearest_of_block, (codes,), self.n_items, _BLOCK_VALUES,
+                                     (0,))
+        return {"items": tf.gather(self.item_keys, indices), "similarities": values}
+
+
+def _in_blocks(best_of_block, rows: tuple, n_columns: int, block_values: int,
+               padding: tuple):
+    """``best_of_block`` (a block of rows -> top-k indices and values) over all ``rows``.
+
+    The rows (a tuple of tensors of one length) are cut into blocks of at most
+    ``block_values // n_columns`` rows, scored one after the other (a while loop), so a
+    request's memory is one block's score matrix whatever its number of rows. The blocks
+    are of equal size, the last one padded with ``padding`` (one value per tensor), and the
+    padding's results dropped.
+    """
+    n = tf.shape(rows[0])[0]
+    most_rows = max(1, block_values // n_columns)
+    # Blocks of equal size pad fewer than n_blocks rows; an empty request gets one block.
+    n_blocks = tf.maximum((n + most_rows - 1) // most_rows, 1)
+    block_rows = tf.maximum((n + n_blocks - 1) // n_blocks, 1)
+    padded = tuple(
+        tf.reshape(tf.concat([part, tf.fill([n_blocks * block_rows - n],
+                                            tf.cast(value, part.dtype))], axis=0),
+                   [n_blocks, block_rows])
+        for part, value in zip(rows, padding, strict=True))
+    # One block at a time: parallel iterations would hold several score matrices at once.
+    indices, values = tf.map_fn(
+        best_of_block, padded, parallel_iterations=1,
+        fn_output_signature=(tf.TensorSpec([None, None], tf.int32),
+                             tf.TensorSpec([None, None], tf.float64)))
+    k = tf.shape(indices)[2]
+    return (tf.reshape(indices, [-1, k])[:n], tf.reshape(values, [-1, k])[:n])

@@ -156,10 +156,6 @@ class FeatureEncoder:
         self.mean_row_ = self.transform(frame).mean(axis=0)
         return self
 
-    @property
-    def n_features(self) -> int:
-        return len(self.feature_names_)
-
     def state(self) -> dict[str, Any]:
         """The fitted encoding as plain values (lists, tuples, numbers, an array): what a
         model file can hold, and what :meth:`from_state` rebuilds the encoder from."""

@@ -154,11 +154,6 @@ def day_numbers(seconds: np.ndarray) -> np.ndarray:
     return np.floor(seconds / SECONDS_PER_DAY).astype(np.int32)
 
 
-def as_timestamp(seconds: float) -> pd.Timestamp:
-    """A unix time in seconds as a UTC Timestamp."""
-    return pd.Timestamp(seconds, unit="s", tz="UTC")
-
-
 @dataclass(frozen=True)
 class TimeGrid:
     """The training period in UTC days and its bins, fixed by the first fit.

@@ -248,7 +248,8 @@ def time_export(tmp_path_factory):
     est = EmbeddingRatingRegressor(**{**FAST, "n_factors": 4, "hidden_units": ()},
                                    time_col="timestamp").fit(X, y)
     path = tmp_path_factory.mktemp("export_time") / "served"
-    est.export(path)
+    # recommend runs the network over (user, item, day) triples: 2 users a block here.
+    _export_in_small_blocks(est, path, X["item_id"].nunique())
     return est, X, tf.saved_model.load(str(path))
 
 
@@ -295,8 +296,9 @@ def test_time_export_recommends_as_recommend_at(time_export):
 
     est, X, served = time_export
     user = X["user_id"].iloc[0]
-    users = [user, user, 10**6, X["user_id"].iloc[7]]
-    times = [TIMES[1], TIMES[-1], TIMES[3], TIMES[4]]  # one time per user row
+    # Three blocks of two rows, the last one padded.
+    users = [user, user, 10**6, X["user_id"].iloc[7], X["user_id"].iloc[20]]
+    times = [TIMES[1], TIMES[-1], TIMES[3], TIMES[4], TIMES[0]]  # one time per user row
     top = served.signatures["recommend"](user=_int64(users), k=tf.constant(5),
                                          time=tf.constant(times, tf.float64))
     for row, (who, when) in enumerate(zip(users, times, strict=True)):
@@ -351,3 +353,76 @@ def test_time_input_only_for_models_fitted_with_times(exported, time_export):
         assert _inputs(timed[name]) == {"user": "int64", "item": "int64", "time": "float64"}
     assert _inputs(timed["recommend"]) == {"user": "int64", "k": "int32", "time": "float64"}
     assert _inputs(timed["similar_items"]) == {"item": "int64", "k": "int32"}
+
+
+# -- recommend and similar_items score in blocks -------------------------------------------------
+
+
+def _export_in_small_blocks(est, path, n_items: int) -> None:
+    """Export with blocks of 3 rows (scores from tables) or 2 (scores from the network)."""
+    from skembedrec import _export
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_export, "_BLOCK_VALUES", 3 * n_items)
+        patch.setattr(_export, "_NETWORK_BLOCK_VALUES", 2 * n_items)
+        est.export(path)
+
+
+@pytest.fixture(scope="module", params=["tower-less", "tower"])
+def blocked_export(request, tmp_path_factory):
+    import tensorflow as tf
+
+    X, y = make_ratings(n_users=40, n_items=50, n_ratings=1500, random_state=4)
+    hidden_units = () if request.param == "tower-less" else (8,)
+    est = EmbeddingRatingRegressor(**{**FAST, "hidden_units": hidden_units}).fit(X, y)
+    path = tmp_path_factory.mktemp("export_blocks") / "served"
+    _export_in_small_blocks(est, path, X["item_id"].nunique())
+    return est, X, tf.saved_model.load(str(path)).signatures
+
+
+def test_recommend_in_blocks_equals_recommend(blocked_export):
+    import tensorflow as tf
+
+    est, X, signatures = blocked_export
+    n_items = X["item_id"].nunique()
+    # 11 rows: several blocks, the last one padded; an unknown user and a repeated one.
+    users = [*X["user_id"].unique()[:9], 10**6, X["user_id"].iloc[0]]
+    top = signatures["recommend"](user=_int64(users), k=tf.constant(n_items + 5))
+    items, ratings, valid = (top[name].numpy() for name in ("items", "ratings", "valid"))
+    assert items.shape == (len(users), n_items)
+    for row, user in enumerate(users):
+        # k' = n_items: every unseen item, then padding where the user's seen items were.
+        expected = est.recommend([user], n=n_items)
+        assert items[row][valid[row]].tolist() == expected["item_id"].tolist(), row
+        np.testing.assert_allclose(ratings[row][valid[row]], expected["predicted_rating"],
+                                   rtol=0, atol=1e-5)
+        seen = set(X.loc[X["user_id"] == user, "item_id"])
+        assert (~valid[row]).sum() == len(seen)
+    # The unknown user has seen nothing: its row is the full ranking, as without exclusion.
+    everything = est.recommend([users[0]], n=n_items, exclude_seen=False)["item_id"]
+    assert valid[-2].all()
+    assert set(everything) == set(items[-2])
+    unknown = est.recommend([10**6], n=n_items, exclude_seen=False)
+    assert items[-2].tolist() == unknown["item_id"].tolist()
+
+
+def test_similar_items_in_blocks_equal_similar_items(blocked_export):
+    import tensorflow as tf
+
+    est, X, signatures = blocked_export
+    items = X["item_id"].unique()[:7]
+    near = signatures["similar_items"](item=_int64(items), k=tf.constant(4))
+    expected = est.similar_items(items, n=4)
+    assert near["items"].numpy().ravel().tolist() == expected["similar_item"].tolist()
+    np.testing.assert_allclose(near["similarities"].numpy().ravel(), expected["similarity"],
+                               rtol=0, atol=1e-9)
+
+
+def test_recommend_and_similar_items_answer_an_empty_request(blocked_export):
+    import tensorflow as tf
+
+    _, _, signatures = blocked_export
+    top = signatures["recommend"](user=_int64(np.zeros(0, np.int64)), k=tf.constant(3))
+    assert top["items"].shape == (0, 3) and top["valid"].shape == (0, 3)
+    near = signatures["similar_items"](item=_int64(np.zeros(0, np.int64)), k=tf.constant(3))
+    assert near["items"].shape == (0, 3)
