@@ -20,7 +20,8 @@ tag                    value
 ``__string__``         a pandas StringDtype array
 ``__frame__``          a DataFrame (index, columns, each column with its dtype)
 ``__random_state__``   a ``numpy.random.RandomState`` with its exact state
-``__sparse__``         a scipy sparse CSR/CSC/COO matrix or array
+``__sparse__``         a scipy sparse CSR/CSC/COO matrix or array (a boolean CSR/CSC
+                       one whose values are all True without its ``data``: format 3)
 =====================  =========================================================
 
 Anything else raises a ``ValueError`` naming the value, so state is never silently dropped.
@@ -149,10 +150,14 @@ class Encoder:
     def _sparse(self, value: Any, form: str, what: str, key: str) -> dict:
         import scipy.sparse as sp
 
-        parts = ("data", "row", "col") if form == "coo" else ("data", "indices", "indptr")
+        parts: tuple[str, ...] = (("data", "row", "col") if form == "coo"
+                                  else ("data", "indices", "indptr"))
         if form not in ("csr", "csc", "coo"):
             raise ValueError(f"Cannot save {what}: scipy sparse format {form!r} is not "
                              "supported (CSR, CSC and COO are).")
+        if value.dtype == bool and form != "coo" and value.data.all():
+            # A set of pairs (seen_): its data, all True, is rebuilt at decoding.
+            parts = parts[1:]
         return {"format": form, "kind": "matrix" if sp.isspmatrix(value) else "array",
                 "shape": [int(n) for n in value.shape],
                 **{part: self._array(getattr(value, part), f"{key}/{part}") for part in parts}}
@@ -251,8 +256,14 @@ def _decode_sparse(spec: dict, arrays: dict[str, np.ndarray]) -> Any:
     if form == "coo":
         return make((decode(spec["data"], arrays),
                      (decode(spec["row"], arrays), decode(spec["col"], arrays))), shape=shape)
-    parts = tuple(decode(spec[p], arrays) for p in ("data", "indices", "indptr"))
-    return make(parts, shape=shape)
+    indices, indptr = decode(spec["indices"], arrays), decode(spec["indptr"], arrays)
+    if "data" in spec:
+        data = decode(spec["data"], arrays)
+    elif isinstance(indices, np.ndarray):  # written without its data: all True
+        data = np.ones(indices.shape, dtype=bool)
+    else:
+        raise ValueError("a sparse matrix's indices are not an array")
+    return make((data, indices, indptr), shape=shape)
 
 
 def _array(arrays: dict[str, np.ndarray], name: Any) -> np.ndarray:

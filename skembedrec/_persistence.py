@@ -25,7 +25,9 @@ newer format version, or a truncated, corrupted or oversized file, raises a ``Va
 that names the file.
 
 Compatibility: a release reads every format version from 2 up to its own
-(``FORMAT_VERSION``); a change that older readers cannot understand bumps it. Format 1
+(``FORMAT_VERSION``); a change that older readers cannot understand bumps it. Format 3
+stores a boolean sparse array whose values are all True (``seen_``) without its values,
+rebuilt at load (:mod:`skembedrec._codec`); format 2 files are read as before. Format 1
 (skembedrec 0.1.0 before this layout) is not read: load such a file with that release and
 save it again after upgrading, or refit.
 
@@ -58,7 +60,7 @@ from ._network import NetworkConfig
 from ._validation import column_names
 
 FORMAT_NAME = "skembedrec.EmbeddingRatingRegressor"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 OLDEST_FORMAT_VERSION = 2
 
 _META = "skembedrec.json"

@@ -79,7 +79,7 @@ from ._network import (
     time_grid,
     with_days,
 )
-from ._recommend import seen_matrix
+from ._recommend import seen_matrix, seen_pairs, seen_with_pairs
 from ._time import TimeGrid
 
 
@@ -366,15 +366,18 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
     codes = with_days(encoder.encode(users, items), days)
     train, validation = _split(len(codes), config)
     scaler = previous.regressor.transformer_
-    old_users, old_items = previous.seen.nonzero()
-    seen = seen_matrix(np.concatenate([old_users, codes[:, 0]]),
-                       np.concatenate([old_items, codes[:, 1]]), encoder.n_users, encoder.n_items)
-    trained_pairs = (np.concatenate([old_users, codes[train, 0]]),
-                     np.concatenate([old_items, codes[train, 1]]))
+    seen = seen_with_pairs(previous.seen, codes[:, 0], codes[:, 1], encoder.n_users,
+                           encoder.n_items)
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=n_side_features(old_model, "user"),
                             n_item_features=n_side_features(old_model, "item"),
                             time_grid=grid, **config.architecture)
+    # Only the implicit layers read the pairs: the history's are extracted for them alone.
+    nothing = np.zeros(0, dtype=codes.dtype)
+    old_users, old_items = (seen_pairs(previous.seen) if network.has_implicit
+                            else (nothing, nothing))
+    trained_pairs = (np.concatenate([old_users, codes[train, 0]]),
+                     np.concatenate([old_items, codes[train, 1]]))
 
     def carry_over(model):
         copy_learned_state(old_model, model)

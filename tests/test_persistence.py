@@ -327,7 +327,7 @@ def test_keras_config_naming_a_foreign_module_is_refused(saved, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 99}, r"format version 99; this skembedrec .* reads .* up to 2"),
+        ({"format_version": 99}, r"format version 99; this skembedrec .* reads .* 2 up to 3"),
         ({"format_version": "1"}, r"unknown format version '1'"),
         ({"format": "other.Model"}, r"not a skembedrec model file: its format is 'other.Model'"),
     ],
@@ -424,6 +424,53 @@ def test_a_member_from_another_file_is_refused(saved, tmp_path):
         EmbeddingRatingRegressor.load(tmp_path / "mixed.skembedrec")
 
 
+def _npz_arrays(path):
+    with zipfile.ZipFile(path) as zf, np.load(io.BytesIO(zf.read("arrays.npz"))) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def test_seen_is_stored_compact_without_its_values(fitted, saved, loaded):
+    arrays = _npz_arrays(saved)
+    assert "fitted/seen_/data" not in arrays  # all True: rebuilt at load
+    assert arrays["fitted/seen_/indices"].dtype == np.int32
+    assert arrays["fitted/seen_/indptr"].dtype == np.int32
+    for part in ("data", "indices", "indptr"):
+        a, b = getattr(loaded.seen_, part), getattr(fitted.seen_, part)
+        assert a.dtype == b.dtype and np.array_equal(a, b), part
+
+
+def test_a_boolean_sparse_array_with_false_values_keeps_them():
+    import scipy.sparse as sp
+
+    from skembedrec._codec import decode
+
+    value = sp.csr_array((np.array([True, False]), np.array([0, 1]), np.array([0, 1, 2])),
+                         shape=(2, 2))
+    encoder = Encoder()
+    back = decode(encoder.encode(value, "a value", "v"), encoder.arrays)
+    assert np.array_equal(back.data, value.data) and np.array_equal(back.indices, value.indices)
+
+
+def test_seen_with_indices_out_of_range_is_refused(saved, tmp_path):
+    arrays = _npz_arrays(saved)
+    arrays["fitted/seen_/indices"] = arrays["fitted/seen_/indices"] + 10**6
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    bad = _rewrite(saved, tmp_path / "bad.skembedrec", replace={"arrays.npz": buffer.getvalue()})
+    with pytest.raises(ValueError, match=r"corrupted or inconsistent.*indices must be < 80"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_large_members_are_stored_and_small_ones_deflated(fitted, tmp_path):
+    from skembedrec._archive import write_zip
+
+    path = str(tmp_path / "members.zip")
+    write_zip(path, {"small.json": b"{}" * 100, "big.npz": bytes(2 << 20)})
+    with zipfile.ZipFile(path) as zf:
+        kinds = {info.filename: info.compress_type for info in zf.infolist()}
+    assert kinds == {"small.json": zipfile.ZIP_DEFLATED, "big.npz": zipfile.ZIP_STORED}
+
+
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
 
@@ -432,7 +479,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 @pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("model_v*.skembedrec")))
-def test_committed_fixture_loads_with_identical_predictions(fixture):
+def test_committed_fixture_loads_with_identical_predictions(fixture, tmp_path):
     # Written by tests/fixtures/make_model_fixture.py; a format change that breaks this
     # breaks every file users saved. The tolerance only absorbs float32 rounding of
     # another CPU; on the machine that wrote it the predictions are bit-identical.
@@ -446,6 +493,12 @@ def test_committed_fixture_loads_with_identical_predictions(fixture):
     est = EmbeddingRatingRegressor.load(FIXTURES / fixture)
     X = pd.DataFrame({"user_id": expected["users"].astype(object), "item_id": expected["items"]})
     np.testing.assert_allclose(est.predict(X), expected["predictions"], rtol=0, atol=1e-6)
+    # Saved again in the current format, it comes back with the same pairs and predictions.
+    est.save(tmp_path / "again.skembedrec")
+    again = EmbeddingRatingRegressor.load(tmp_path / "again.skembedrec")
+    assert (again.seen_ != est.seen_).nnz == 0 and again.seen_.shape == est.seen_.shape
+    assert again.seen_.data.all()
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
 
 
 def test_saved_file_has_the_usual_permissions(fitted, tmp_path):
