@@ -1,4 +1,5 @@
-"""partial_fit, save and load on a MovieLens-25M-sized catalogue (project issue 26).
+"""A MovieLens-25M-sized catalogue end to end: fit, predict, recommend, export, partial_fit,
+save and load (project issue 26).
 
 Usage (from the repository root)::
 
@@ -10,6 +11,10 @@ Builds synthetic ratings of the chosen shape
 (``make_ratings(..., random_state=0, compact=True)``; 25M: 162,541 users x 59,047 items),
 fits ``EmbeddingRatingRegressor(random_state=0)`` with its defaults once, then times:
 
+* ``predict`` of 10,000,000 random known pairs, in steady state (after a first call of
+  1,000,000 pairs: the first large call sets up TensorFlow's buffers);
+* ``recommend`` (top 10) for 1,000 users, by the estimator and by the exported SavedModel
+  (``export`` timed too, with the size of the folder), after a 10-user warm-up each;
 * ``partial_fit`` of 100,000 new ratings, 5,000 of them from new users (ids past the
   fitted ones), the rest by fitted users; with the peak resident memory above the
   resident memory before the call (``VmHWM`` reset through ``/proc/self/clear_refs``);
@@ -32,6 +37,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from skembedrec import EmbeddingRatingRegressor
 from skembedrec.datasets import make_ratings
@@ -47,6 +53,9 @@ SIZES = {"25m": (162_541, 59_047, 25_000_000), "10m": (69_878, 10_677, 10_000_00
          "1m": (6_040, 3_706, 1_000_000)}
 N_NEW_RATINGS = 100_000
 N_NEW_USER_RATINGS = 5_000
+N_PREDICT = 10_000_000
+N_RECOMMEND_USERS = 1_000
+REPEATS = 3
 
 
 def new_batch(X: pd.DataFrame, n_users: int, seed: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
@@ -90,7 +99,25 @@ def main(argv: list[str] | None = None) -> None:
     est = EmbeddingRatingRegressor(random_state=0, **json.loads(args.params))
     timed("fit", lambda: est.fit(X, y), rows)
     batch, batch_y = new_batch(X, n_users)
+    rng = np.random.default_rng(0)
+    pairs = np.column_stack([rng.choice(X["user_id"].to_numpy(), N_PREDICT),
+                             rng.choice(X["item_id"].to_numpy(), N_PREDICT)]).astype(np.int64)
+    users = np.unique(X["user_id"].to_numpy())[:N_RECOMMEND_USERS].astype(np.int64)
     X = y = None  # free the training ratings before the timed steps
+    est.predict(pairs[: N_PREDICT // 10])
+    timed(f"predict {N_PREDICT:,} pairs (steady state)", lambda: est.predict(pairs), rows)
+    pairs = None
+    est.recommend(users[:10])
+    timed(f"recommend {N_RECOMMEND_USERS:,} users (estimator)", lambda: est.recommend(users),
+          rows)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        timed("export", lambda: est.export(os.path.join(tmp, "saved")), rows)
+        rows[-1]["note"] = f"{_folder_bytes(os.path.join(tmp, 'saved')) / 1e6:.0f} MB"
+        recommend = tf.saved_model.load(os.path.join(tmp, "saved")).signatures["recommend"]
+        recommend(user=tf.constant(users[:10]), k=tf.constant(10))
+        timed(f"recommend {N_RECOMMEND_USERS:,} users (SavedModel)",
+              lambda: recommend(user=tf.constant(users), k=tf.constant(10)), rows)
+        recommend = None
     fitted_seen = est.seen_
     timed("partial_fit 100k (5k new-user ratings)", lambda: est.partial_fit(batch, batch_y),
           rows)
@@ -98,12 +125,16 @@ def main(argv: list[str] | None = None) -> None:
                         f"{_nbytes(est.seen_) / 1e6:.0f} MB in memory")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         safe, pickled = os.path.join(tmp, "model.skembedrec"), os.path.join(tmp, "model.joblib")
-        timed("save", lambda: est.save(safe), rows)
-        rows[-1]["note"] = f"{os.path.getsize(safe) / 1e6:.0f} MB"
-        loaded = timed("load", lambda: EmbeddingRatingRegressor.load(safe), rows)
-        timed("joblib.dump", lambda: joblib.dump(est, pickled), rows)
-        rows[-1]["note"] = f"{os.path.getsize(pickled) / 1e6:.0f} MB"
-        timed("joblib.load", lambda: joblib.load(pickled), rows)
+        # Alternated and repeated: on a shared machine one timing can be off by 2x, and the
+        # targets are ratios of the two formats.
+        for repeat in range(REPEATS):
+            timed("save", lambda: est.save(safe), rows, repeat=repeat)
+            timed("joblib.dump", lambda: joblib.dump(est, pickled), rows, repeat=repeat)
+            loaded = timed("load", lambda: EmbeddingRatingRegressor.load(safe), rows,
+                           repeat=repeat)
+            timed("joblib.load", lambda: joblib.load(pickled), rows, repeat=repeat)
+        sizes = {"save": os.path.getsize(safe), "joblib.dump": os.path.getsize(pickled)}
+    rows = _medians(rows, sizes)
     same = np.array_equal(loaded.predict(batch[:1000]), est.predict(batch[:1000]))
     print()
     print(markdown_table(rows))
@@ -118,6 +149,31 @@ def markdown_table(rows: list[dict]) -> str:
     lines += ["| " + " | ".join(str(row.get(key, "")) for key in columns) + " |"
               for row in rows]
     return "\n".join(lines)
+
+
+def _medians(rows: list[dict], sizes: dict[str, int]) -> list[dict]:
+    """One row per step: the median of the repeated steps, the file sizes, the ratios of the
+    safe format to joblib."""
+    merged: dict[str, dict] = {}
+    for row in rows:
+        merged.setdefault(row["step"], {**row, "runs": []})["runs"].append(row["seconds"])
+    for step, row in merged.items():
+        runs = row.pop("runs")
+        row.pop("repeat", None)
+        row["seconds"] = round(float(np.median(runs)), 2)
+        if len(runs) > 1:
+            row["note"] = "median of " + ", ".join(f"{run:.2f}" for run in runs) + " s"
+        if step in sizes:
+            row["note"] += f"; {sizes[step] / 1e6:.0f} MB"
+    for safe, other in (("save", "joblib.dump"), ("load", "joblib.load")):
+        if safe in merged:
+            ratio = merged[safe]["seconds"] / merged[other]["seconds"]
+            merged[safe]["note"] += f"; {ratio:.1f}x {other}"
+    return list(merged.values())
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
 
 def _nbytes(matrix) -> int:

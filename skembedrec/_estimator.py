@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
@@ -139,7 +140,11 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         ratings per second and the logged values in squared rating units (stars², as
         ``history_``). 2 also shows Keras' progress bar within each epoch; its loss is in
         standardised rating units (the scaled target the network trains on), so it is the
-        stars² figure divided by the rating variance.
+        stars² figure divided by the rating variance. From 1, ``fit`` and ``partial_fit``
+        also print their set-up steps (with seconds) before the first epoch and their
+        finishing step after the last, and ``recommend``, ``iter_recommend`` and
+        ``similar_*`` keep a progress line on stderr when they answer more than one block
+        of 4,096 ids.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training its network for
         ``epochs`` more epochs instead of starting anew, as :meth:`partial_fit` does (new
@@ -603,7 +608,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             to ``n`` rows per user, best first, one block per distinct user in the order
             given. ``predicted_rating`` is what :meth:`predict` returns for the pair; items
             whose rating is clipped to ``rating_max_`` are ordered by the model's unclipped
-            score.
+            score. For many users, :meth:`iter_recommend` gives the same rows in blocks.
 
         Raises
         ------
@@ -626,13 +631,58 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         >>> top.columns.tolist(), top["rank"].tolist()
         (['user_id', 'item_id', 'predicted_rating', 'rank'], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
         """
+        return _recommend.concat_blocks(self.iter_recommend(users, n, exclude_seen=exclude_seen,
+                                                            at=at))
+
+    def iter_recommend(self, users: Any, n: int = 10, *, batch_size: int = 4096,
+                       exclude_seen: bool = True, at: Any = None) -> Iterator[pd.DataFrame]:
+        """:meth:`recommend`, one DataFrame per ``batch_size`` distinct users.
+
+        For many users: each block can be written out (CSV, parquet) and dropped before the
+        next is computed, so the lists of every user are never held at once. The blocks,
+        concatenated, are :meth:`recommend`'s frame (up to float rounding of the last
+        digits); each holds the users ``batch_size * k`` to ``batch_size * (k + 1) - 1`` of
+        the distinct users in the order given. Everything is checked when this is called,
+        before any block is computed. With ``verbose``, a progress line is kept on stderr.
+
+        Parameters
+        ----------
+        users, n, exclude_seen, at
+            As in :meth:`recommend`.
+        batch_size : int, default=4096
+            Distinct users per block.
+
+        Yields
+        ------
+        block : DataFrame
+            The columns of :meth:`recommend`, with a fresh ``RangeIndex`` per block.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`recommend`, and if ``batch_size`` is not an int >= 1.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skembedrec import EmbeddingRatingRegressor
+        >>> from skembedrec.datasets import make_ratings
+        >>> X, y = make_ratings(n_users=30, n_items=40, n_ratings=600, random_state=0)
+        >>> est = EmbeddingRatingRegressor(n_factors=8, epochs=2, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "top.csv")
+        >>> for k, block in enumerate(est.iter_recommend(range(30), n=5, batch_size=8)):
+        ...     block.to_csv(path, mode="a", header=k == 0, index=False)
+        >>> len(open(path).readlines())  # a header and 5 items for each of 30 users
+        151
+        """
         check_is_fitted(self)
         check_time_col(self.time_col, getattr(self, "time_max_", None))
         day = _recommend.recommend_day(at, getattr(self, "time_max_", None))
-        return _recommend.recommend(
+        return _recommend.recommend_blocks(
             users, n=n, exclude_seen=exclude_seen, encoder=self._current().encoder,
             handle_unknown=self.handle_unknown, seen=self._current().seen,
-            columns=(self.user_col, self.item_col),
+            columns=(self.user_col, self.item_col), batch_size=batch_size,
+            verbose=self.verbose,
             # Built on first use: nothing is computed or cached for a request that fails.
             score=lambda user_codes: self._item_scores(day)(user_codes),
             rate_codes=lambda codes: self._predict_from_codes(with_days(codes, day)),
@@ -674,7 +724,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         table = factor_table(self.model_, "item")
-        return _recommend.similar(items, n=n, encoder=self.encoder_, table=table, kind="item")
+        return _recommend.similar(items, n=n, encoder=self.encoder_, table=table, kind="item",
+                                  verbose=self.verbose)
 
     def similar_users(self, users: Any, n: int = 10) -> pd.DataFrame:
         """The ``n`` users whose learned embeddings are closest (cosine) to each user.
@@ -712,7 +763,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         table = factor_table(self.model_, "user")
-        return _recommend.similar(users, n=n, encoder=self.encoder_, table=table, kind="user")
+        return _recommend.similar(users, n=n, encoder=self.encoder_, table=table, kind="user",
+                                  verbose=self.verbose)
 
     @property
     def user_embeddings_(self) -> pd.DataFrame:

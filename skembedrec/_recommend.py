@@ -12,7 +12,7 @@ and only those ``n`` are sorted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,11 +22,15 @@ import scipy.sparse as sp
 from ._arrays import distinct_pairs
 from ._encoding import IdEncoder
 from ._network import predict_codes
+from ._progress import Progress
 from ._time import day_numbers, unix_seconds
 from ._validation import check_positive_int, check_query_ids
 
 # (user, item) pairs scored per block: 8 MiB of float64 scores plus 8 MiB of int32 codes.
 _BLOCK_VALUES = 1 << 20
+# Query ids answered per block of results (and per step of the progress line): large enough
+# that the per-block calls cost nothing, small enough that a block's frame stays small.
+BLOCK_IDS = 4096
 
 # -- fitted state ----------------------------------------------------------------------------
 
@@ -250,7 +254,7 @@ def recommend_day(at: Any, time_max: float | None) -> int | None:
     return int(day_numbers(seconds)[0])
 
 
-def recommend(
+def recommend_blocks(
     users: Any,
     *,
     n: int,
@@ -261,15 +265,21 @@ def recommend(
     score: Callable[[np.ndarray], np.ndarray],
     rate_codes: Callable[[np.ndarray], np.ndarray],
     columns: tuple[Any, Any] = ("user", "item"),
-) -> pd.DataFrame:
-    """Top-``n`` recommendations as a DataFrame (see ``EmbeddingRatingRegressor.recommend``).
+    batch_size: int = BLOCK_IDS,
+    verbose: int = 0,
+) -> Iterator[pd.DataFrame]:
+    """Top-``n`` recommendations, one DataFrame per ``batch_size`` distinct users (see
+    ``EmbeddingRatingRegressor.iter_recommend``).
 
     ``score`` scores every item for a block of user codes (see :func:`top_n_items`).
     ``rate_codes`` is the estimator's own code -> rating path, so ``predicted_rating`` is
     exactly what ``predict`` returns for the pair. ``columns`` names the user and item
     columns of the result. A user asked for twice gets one block, where first asked.
+    Everything is checked here, before the first block is computed; with ``verbose`` and
+    more than one block a progress line is kept on stderr.
     """
     n = check_positive_int(n, "n")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if not isinstance(exclude_seen, bool | np.bool_):
         raise TypeError(f"exclude_seen must be True or False; got {exclude_seen!r}.")
     user_column, item_column = columns
@@ -282,19 +292,31 @@ def recommend(
         users, "user", handle_unknown=handle_unknown,
         advice=". Set handle_unknown='fallback' to recommend to them as to an average user.",
     )
-    positions, item_codes = top_n_items(
-        user_codes, n=n, n_items=encoder.n_items, score=score,
-        seen=seen if exclude_seen else None,
-    )
-    ratings = rate_codes(np.column_stack([user_codes[positions], item_codes]))
-    return pd.DataFrame(
-        {
-            user_column: users[positions],
-            item_column: encoder.item_ids[item_codes],
-            "predicted_rating": ratings,
-            "rank": _ranks(positions),
-        }
-    )
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        for start in Progress.over(len(users), batch_size, "recommend", "users", verbose):
+            block_users = users[start : start + batch_size]
+            block_codes = user_codes[start : start + batch_size]
+            positions, item_codes = top_n_items(
+                block_codes, n=n, n_items=encoder.n_items, score=score,
+                seen=seen if exclude_seen else None,
+            )
+            ratings = rate_codes(np.column_stack([block_codes[positions], item_codes]))
+            yield pd.DataFrame(
+                {
+                    user_column: block_users[positions],
+                    item_column: encoder.item_ids[item_codes],
+                    "predicted_rating": ratings,
+                    "rank": _ranks(positions),
+                }
+            )
+
+    return blocks()
+
+
+def concat_blocks(blocks: Iterator[pd.DataFrame]) -> pd.DataFrame:
+    """The blocks of :func:`recommend_blocks` (or :func:`similar`) as one frame."""
+    return pd.concat(list(blocks), ignore_index=True)
 
 
 def _first_positions(ids: np.ndarray) -> np.ndarray:
@@ -346,9 +368,10 @@ def nearest_neighbours(
 
 
 def similar(
-    ids: Any, *, n: int, encoder: IdEncoder, table: np.ndarray, kind: str
+    ids: Any, *, n: int, encoder: IdEncoder, table: np.ndarray, kind: str, verbose: int = 0
 ) -> pd.DataFrame:
-    """Most similar users or items (see ``EmbeddingRatingRegressor.similar_items``)."""
+    """Most similar users or items (see ``EmbeddingRatingRegressor.similar_items``), with
+    a progress line on stderr (``verbose``) when there are more than :data:`BLOCK_IDS`."""
     n = check_positive_int(n, "n")
     known_ids = encoder.user_ids if kind == "user" else encoder.item_ids
     ids = check_query_ids(ids, known_ids, f"{kind}s")
@@ -356,12 +379,16 @@ def similar(
         ids, kind, handle_unknown="error",
         advice="; similarities exist only between ids seen during fit.",
     )
-    positions, neighbours, similarity = nearest_neighbours(codes, table, n=n)
-    return pd.DataFrame(
-        {
-            kind: ids[positions],
-            f"similar_{kind}": known_ids[neighbours],
-            "similarity": similarity,
-            "rank": _ranks(positions),
-        }
-    )
+    blocks = []
+    for start in Progress.over(len(ids), BLOCK_IDS, f"similar_{kind}s", f"{kind}s", verbose):
+        positions, neighbours, similarity = nearest_neighbours(
+            codes[start : start + BLOCK_IDS], table, n=n)
+        blocks.append(pd.DataFrame(
+            {
+                kind: ids[start + positions],
+                f"similar_{kind}": known_ids[neighbours],
+                "similarity": similarity,
+                "rank": _ranks(positions),
+            }
+        ))
+    return pd.concat(blocks, ignore_index=True)

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +77,7 @@ from ._network import (
     time_grid,
     with_days,
 )
+from ._progress import EpochReport, StepReport
 from ._recommend import seen_matrix, seen_pairs, seen_with_pairs
 from ._time import TimeGrid
 
@@ -263,33 +262,6 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-class EpochReport(keras.callbacks.Callback):
-    """``verbose >= 1``: one line per epoch in the units of ``history_`` (stars²), with the
-    epoch's time and training ratings per second. Keras' own progress bar (``verbose=2``)
-    shows the loss in standardised units, the network's training target."""
-
-    def __init__(self, *, n_ratings: int, variance: float, last_epoch: int,
-                 after_progress_bar: bool = False):
-        super().__init__()
-        self.n_ratings = n_ratings
-        self.variance = variance
-        self.last_epoch = last_epoch
-        # Keras' bar ends its line only on a terminal; elsewhere this line would run on.
-        self.newline = "\n" if after_progress_bar and not sys.stdout.isatty() else ""
-        self.started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
-        values = " - ".join(f"{key} {float(value) * self.variance:.4f}"
-                            for key, value in (logs or {}).items())
-        print(f"{self.newline}Epoch {epoch + 1}/{self.last_epoch} - {seconds:.1f} s - "
-              f"{self.n_ratings / max(seconds, 1e-9):,.0f} ratings/s - {values} (stars²)",
-              flush=True)
-
-
 def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
               weights: np.ndarray | None, config: TrainingConfig, *,
               days: np.ndarray | None = None) -> Trained:
@@ -298,6 +270,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     With ``days`` (the UTC day number of each rating), the network has time terms over the
     training ratings' period.
     """
+    steps = StepReport(config.verbose)
     frames = {
         "user": check_feature_frame(config.user_features, "user_features"),
         "item": check_feature_frame(config.item_features, "item_features"),
@@ -312,6 +285,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
         frame, encoder.user_ids if kind == "user" else encoder.item_ids)
         for kind, frame in frames.items()}
     seen = seen_matrix(codes[:, 0], codes[:, 1], encoder.n_users, encoder.n_items)
+    steps.done(_encoded(len(ratings), encoder))
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=_width(tables["user"]),
                             n_item_features=_width(tables["item"]),
@@ -329,7 +303,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
 
     regressor, history, best_epoch = _train_network(
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
-        pairs=(codes[train, 0], codes[train, 1]), history={}, prepare=write_tables)
+        pairs=(codes[train, 0], codes[train, 1]), history={}, prepare=write_tables, steps=steps)
     fill_untrained_rows(
         keras_model(regressor),
         np.bincount(codes[train, 0], minlength=encoder.n_users + 1)[:-1] > 0,
@@ -337,6 +311,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     )
     if days is not None:
         fill_outside_level(keras_model(regressor), days[train])
+    steps.done("Finished: untrained rows filled, model stored")
     return Trained(
         encoder=encoder,
         regressor=regressor,
@@ -358,6 +333,7 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
     (later days are outside its period: they train the level of days outside it), and new
     users' drift is centred on their days here.
     """
+    steps = StepReport(config.verbose)
     old_model = keras_model(previous.regressor)
     grid = time_grid(old_model)
     if (grid is None) != (days is None):
@@ -368,6 +344,7 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
     scaler = previous.regressor.transformer_
     seen = seen_with_pairs(previous.seen, codes[:, 0], codes[:, 1], encoder.n_users,
                            encoder.n_items)
+    steps.done(_encoded(len(ratings), encoder))
     network = NetworkConfig(n_users=encoder.n_users, n_items=encoder.n_items,
                             n_user_features=n_side_features(old_model, "user"),
                             n_item_features=n_side_features(old_model, "item"),
@@ -394,8 +371,9 @@ def train_more(previous: Trained, users: np.ndarray, items: np.ndarray, ratings:
 
     regressor, history, best_epoch = _train_network(
         network, config, codes, ratings, weights, (train, validation), scaler=scaler,
-        pairs=trained_pairs, history=previous.history, prepare=carry_over)
+        pairs=trained_pairs, history=previous.history, prepare=carry_over, steps=steps)
     refresh_caches(keras_model(regressor))
+    steps.done("Finished: caches refreshed, model stored")
     return Trained(
         encoder=encoder,
         regressor=regressor,
@@ -415,7 +393,7 @@ def _train_network(network: NetworkConfig, config: TrainingConfig, codes: np.nda
                    ratings: np.ndarray, weights: np.ndarray | None, split: tuple, *,
                    scaler: StandardScaler, pairs: tuple[np.ndarray, np.ndarray],
                    history: dict[str, list[float]],
-                   prepare: Callable[[keras.Model], None],
+                   prepare: Callable[[keras.Model], None], steps: StepReport,
                    ) -> tuple[TransformedTargetRegressor, dict[str, list[float]], int | None]:
     """Build the network, let ``prepare`` write what it needs (feature tables, a previous
     fit's weights), hand it the training (user code, item code) ``pairs`` for the implicit
@@ -435,8 +413,10 @@ def _train_network(network: NetworkConfig, config: TrainingConfig, codes: np.nda
     scheduled = not (config.distribute or config.architecture.get("jit_compile"))
     epoch = (n_train, config.batch_size) if scheduled else None
     set_training_pairs(keras_regressor.model_, *pairs, epoch=epoch)
+    steps.done(f"Built the network ({keras_regressor.model_.count_params():,} weights)")
     history, best_epoch = _run_epochs(keras_regressor, codes, scaled, weights, train,
-                                      validation, config, scaler=scaler, history=history)
+                                      validation, config, scaler=scaler, history=history,
+                                      steps=steps)
     return finish_training(regressor, scaler, keras_regressor), history, best_epoch
 
 
@@ -482,6 +462,11 @@ def _split(n: int, config: TrainingConfig):
     return validation_split(n, config.validation_fraction, config.random_state)
 
 
+def _encoded(n_ratings: int, encoder: IdEncoder) -> str:
+    return (f"Encoded ids of {n_ratings:,} ratings ({encoder.n_users:,} users, "
+            f"{encoder.n_items:,} items)")
+
+
 def _take(weights: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if weights is None else weights[rows]
 
@@ -492,7 +477,8 @@ def _width(table: np.ndarray | None) -> int:
 
 def _run_epochs(keras_regressor, codes, scaled, weights, train, validation,
                 config: TrainingConfig, *, scaler: StandardScaler,
-                history: dict[str, list[float]]) -> tuple[dict[str, list[float]], int | None]:
+                history: dict[str, list[float]], steps: StepReport | None = None,
+                ) -> tuple[dict[str, list[float]], int | None]:
     """Train ``config.epochs`` epochs (fewer when stopping early).
 
     Returns the history extended by this run (in squared rating units) and the best epoch
@@ -505,7 +491,7 @@ def _run_epochs(keras_regressor, codes, scaled, weights, train, validation,
     if config.verbose:
         callbacks.append(EpochReport(n_ratings=len(scaled[train]), variance=variance,
                                      last_epoch=before + config.epochs,
-                                     after_progress_bar=config.verbose >= 2))
+                                     after_progress_bar=config.verbose >= 2, steps=steps))
     validation_data: tuple | None = None
     stopper = None
     if validation is not None:
