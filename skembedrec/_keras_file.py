@@ -144,6 +144,10 @@ def _check_loaded(model: keras.Model, path: str, rows: tuple[int, ...],
     for weight in model.weights:
         if not np.isfinite(keras.ops.convert_to_numpy(weight.value)).all():
             raise refuse(path, f"the Keras weight {weight.path!r} holds non-finite values")
+    shapes = [tuple(tensor.shape) for tensor in model.inputs]
+    if shapes != [(None, input_width)]:
+        raise refuse(path, f"its Keras model takes inputs of shape {shapes}, not the "
+                     f"(n, {input_width}) id codes the estimator serves it")
     # Every row of the user and item tables at least once (the codes of the smaller
     # vocabulary wrap around); day 0 with times.
     codes = np.arange(max(rows), dtype=np.int32)
