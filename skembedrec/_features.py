@@ -40,7 +40,7 @@ from ._network import (
     set_training_pairs,
     time_grid,
 )
-from ._recommend import seen_matrix
+from ._recommend import seen_pairs, seen_with_pairs
 
 _LIST_LIKE = (list, tuple, set, frozenset, np.ndarray)
 
@@ -273,9 +273,9 @@ def with_feature_ids(fitted: Any, user_features: Any, item_features: Any, user_c
             rows = FeatureEncoder.from_state(encoders[kind]).table(frames[kind], ids)
             table[first:first + len(ids)] = rows[:-1]
             set_feature_table(model, kind, table)
-    rated_users, rated_items = fitted.seen.nonzero()
-    seen = seen_matrix(rated_users, rated_items, encoder.n_users, encoder.n_items)
-    set_training_pairs(model, *seen.nonzero())
+    no_pairs = np.empty(0, dtype=np.int64)
+    seen = seen_with_pairs(fitted.seen, no_pairs, no_pairs, encoder.n_users, encoder.n_items)
+    set_training_pairs(model, *seen_pairs(seen))
     refresh_caches(model)
     regressor = restore_fitted_regressor({**state, "network": vars(network)}, model)
     return dataclasses.replace(fitted, encoder=encoder, regressor=regressor, seen=seen)
