@@ -574,20 +574,24 @@ def time_section(command: str, machine_line: str, seconds: float, split_rows: li
     checks = []
     plain, timed = split.get("skembedrec"), split.get("skembedrec_time")
     side_timed = split.get("skembedrec_side_time")
+    # Issue 24's targets (issue 15's tables targets, 0.875 / 0.878, stay the stretch).
     if timed:
         checks.append(("ratings + time: notebook split RMSE <= 0.885", timed["rmse"], 0.885))
+    if seed_rows.get("skembedrec_time"):
+        checks.append(("ratings + time: notebook split, mean of seeds 0-4 <= 0.885",
+                       float(np.nanmean(seed_rows["skembedrec_time"])), 0.885))
     if "skembedrec_time" in cv:
         checks.append(("ratings + time: 5-fold RMSE <= 0.890", cv["skembedrec_time"], 0.890))
     if side_timed:
-        checks.append(("everything: notebook split RMSE <= 0.875", side_timed["rmse"], 0.875))
+        checks.append(("everything: notebook split RMSE <= 0.878", side_timed["rmse"], 0.878))
     if "skembedrec_side_time" in cv:
-        checks.append(("everything: 5-fold RMSE <= 0.878", cv["skembedrec_side_time"], 0.878))
+        checks.append(("everything: 5-fold RMSE <= 0.885", cv["skembedrec_side_time"], 0.885))
     if plain:
-        checks.append(("no regression without time: notebook split <= 0.8932", plain["rmse"],
-                       0.8932))
+        checks.append(("no regression without time: notebook split <= 0.8892", plain["rmse"],
+                       0.8892))
     if "skembedrec" in cv:
-        checks.append(("no regression without time: 5-fold <= 0.8992", cv["skembedrec"],
-                       0.8992))
+        checks.append(("no regression without time: 5-fold <= 0.8972", cv["skembedrec"],
+                       0.8972))
     table = ["| Target | Measured | Met |", "|---|---:|:---:|"]
     table += [f"| {what} | {value:.4f} | {'yes' if value <= bound else 'NO'} |"
               for what, value, bound in checks]

@@ -24,8 +24,14 @@ more of the same generator. Per size, in one process:
   and peak RSS growth over the call;
 * ``partial_fit`` of 10,000 new ratings (new pairs of the same generator): time.
 
-At sizes up to 1M, Surprise's ``SVD()`` (defaults, ``random_state=0``) is fitted in its own
-process on the same split: fit time (trainset build included) and test RMSE, side by side.
+At every size, Surprise's ``SVD()`` (defaults, ``random_state=0``) is fitted in its own
+process on the same split: fit time (trainset build included) and test RMSE, side by side
+(``--no-svd`` skips it: 13-15 minutes at 25M). So is "the machine" (issue 25): biased matrix
+factorisation by SGD in numba on 2 threads (``benchmarks/mf_reference.py``, the ``bench``
+extra; skipped with a note without numba), and Spark MLlib ALS where pyspark and Java are
+installed. The side-by-side table gives each contender's fit, seconds per epoch, ratings per
+second per epoch, test RMSE and peak RSS, and the ratios of the estimator to them; with
+10M among the sizes, ``--plot PATH`` draws test RMSE against fit time there.
 A shape table compares the user and item degree distributions of ``make_ratings`` at each
 size (and at ML-100K's shape) with ML-100K's own (``/work/shared/data/ml-100k/u.data``, or
 ``$SKEMBEDREC_ML100K``): quantiles, Gini coefficients and the generation time. ``--shape``
@@ -66,14 +72,13 @@ USERS_PER_RATING = 70_000 / 10_000_000  # ML-10M: ~70k users for 10M ratings
 N_ITEMS = 10_000
 TEST_FRACTION = 0.05
 
-DEFAULT_SIZES = [1_000_000, 10_000_000, 25_000_000]
+DEFAULT_SIZES = [1_000_000, 2_000_000, 10_000_000, 25_000_000]
 # (ratings, users, items) of the MovieLens releases whose shapes the sizes follow.
 ML_SHAPES = ((100_000, 943, 1_682), (1_000_000, 6_040, 3_706), (10_000_000, 69_878, 10_677),
              (25_000_000, 162_541, 59_047))
 PREDICT_PAIRS = 10_000_000
 RECOMMEND_USERS = 10_000
 NEW_RATINGS = 10_000
-SURPRISE_UP_TO = 1_000_000
 ML100K = Path(os.environ.get("SKEMBEDREC_ML100K",
                              Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"))
 QUANTILES = (10, 50, 90, 99)
@@ -343,6 +348,87 @@ def measure_surprise(n_ratings: int) -> dict:
             "svd_peak_rss_gb": _peak_rss_gb()}
 
 
+def measure_reference(n_ratings: int, contender: str) -> dict:
+    """"The machine" (numba SGD) or Spark ALS on the split of ``measure_defaults``."""
+    import mf_reference
+
+    _, [(X, y), (X_test, y_test), _] = _split(n_ratings)
+    n_users, n_items = shape_for(n_ratings)
+    fit = mf_reference.fit_numba_mf if contender == "numba" else mf_reference.fit_spark_als
+    _reset_peak_rss()
+    model = fit(X["user_id"].to_numpy(np.int32), X["item_id"].to_numpy(np.int32),
+                y.to_numpy(np.float32), n_users, n_items)
+    if model is None:
+        return {"n_ratings": n_ratings, "skipped": True}
+    result = mf_reference.figures(model, X_test["user_id"].to_numpy(np.int32),
+                                  X_test["item_id"].to_numpy(np.int32),
+                                  y_test.to_numpy(np.float32), n_ratings)
+    return {"n_ratings": n_ratings, **result, "peak_rss_gb": _status_gb("VmHWM")}
+
+
+def _side_by_side(results: list[dict], svd: dict, references: dict) -> list[str]:
+    """Each contender per size, then the estimator's ratios to SVD and to the machine."""
+    lines = ["", "| ratings | contender | fit (s) | s per epoch | ratings/s per epoch "
+             "| test RMSE | peak RSS (GB) |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        n = r["n_ratings"]
+        steady = r["epoch_wall_s"][1:] or r["epoch_wall_s"]
+        rows = [("`EmbeddingRatingRegressor()`", r["fit_s"], sum(steady) / len(steady),
+                 r["fit_ratings_per_s"], r["test_rmse"], r["fit_peak_rss_gb"])]
+        if n in svd:
+            s = svd[n]
+            rows.append(("Surprise `SVD()`", s["svd_fit_s"], None, None, s["svd_test_rmse"],
+                         s["svd_peak_rss_gb"]))
+        for name, ref in sorted(references.get(n, {}).items()):
+            if not ref.get("skipped"):
+                rows.append((f"{name} (the machine)" if name == "numba" else name,
+                             ref["fit_s"], ref["epoch_s"], ref["ratings_per_s"],
+                             ref["test_rmse"], ref["peak_rss_gb"]))
+        for name, fit_s, epoch_s, per_s, rmse, rss in rows:
+            lines.append(f"| {n:,} | {name} | {fit_s:.1f} | "
+                         + ("-" if epoch_s is None else f"{epoch_s:.2f}") + " | "
+                         + ("-" if per_s is None else f"{per_s:,.0f}")
+                         + f" | {rmse:.4f} | " + ("-" if rss is None else f"{rss:.2f}") + " |")
+    lines += ["", "| ratings | RMSE ours - SVD | fit ours / SVD | throughput ours / machine |",
+              "|---|---|---|---|"]
+    for r in results:
+        n, s = r["n_ratings"], svd.get(r["n_ratings"])
+        machine = references.get(n, {}).get("numba", {})
+        lines.append(
+            f"| {n:,} | " + (f"{r['test_rmse'] - s['svd_test_rmse']:+.4f} | "
+                             f"{r['fit_s'] / s['svd_fit_s']:.2f}" if s else "- | -")
+            + " | " + (f"{r['fit_ratings_per_s'] / machine['ratings_per_s']:.3f}"
+                       if machine.get("ratings_per_s") else "-") + " |")
+    return lines
+
+
+def plot_rmse_against_fit_time(result: dict, svd: dict | None, references: dict,
+                               path: str) -> None:
+    """Test RMSE against fit time at one size: the estimator, SVD and the machine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [("EmbeddingRatingRegressor()", result["fit_s"], result["test_rmse"])]
+    if svd:
+        points.append(("Surprise SVD()", svd["svd_fit_s"], svd["svd_test_rmse"]))
+    for name, ref in references.items():
+        if not ref.get("skipped"):
+            points.append((f"{name} SGD (the machine)" if name == "numba" else name,
+                           ref["fit_s"], ref["test_rmse"]))
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for name, fit_s, rmse in points:
+        axes.scatter(fit_s, rmse)
+        axes.annotate(name, (fit_s, rmse), textcoords="offset points", xytext=(5, 5))
+    axes.set_xscale("log")
+    axes.set_xlabel("fit time (s, log scale)")
+    axes.set_ylabel("test RMSE")
+    axes.set_title(f"{result['n_ratings']:,} ratings, 2-core machine")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
 # -- driver ----------------------------------------------------------------------------------
 
 
@@ -408,8 +494,8 @@ def shape_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _defaults_markdown(results: list[dict], svd: dict, shapes: list[dict], load: tuple,
-                       load_after: tuple) -> str:
+def _defaults_markdown(results: list[dict], svd: dict, references: dict, shapes: list[dict],
+                       load: tuple, load_after: tuple) -> str:
     lines = [
         *_header(load, load_after),
         "`EmbeddingRatingRegressor(random_state=0"
@@ -435,18 +521,7 @@ def _defaults_markdown(results: list[dict], svd: dict, shapes: list[dict], load:
             f"| {r['recommend_users']:,} | {r['recommend_s']:.2f} "
             f"| {r['recommend_rss_gb']:.2f} / {r['recommend_peak_rss_gb']:.2f} "
             f"| {r['partial_fit_ratings']:,} | {r['partial_fit_s']:.2f} |")
-    if svd:
-        lines += ["", "| ratings | ours: fit (s) | ours: test RMSE | Surprise SVD: fit (s) "
-                  "| SVD: test RMSE | fit time ours / SVD | RMSE ours - SVD |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in results:
-            if r["n_ratings"] in svd:
-                s = svd[r["n_ratings"]]
-                lines.append(
-                    f"| {r['n_ratings']:,} | {r['fit_s']:.1f} | {r['test_rmse']:.4f} "
-                    f"| {s['svd_fit_s']:.1f} | {s['svd_test_rmse']:.4f} "
-                    f"| {r['fit_s'] / s['svd_fit_s']:.2f} "
-                    f"| {r['test_rmse'] - s['svd_test_rmse']:+.4f} |")
+    lines += _side_by_side(results, svd, references)
     return "\n".join([*lines, "", shape_table(shapes)])
 
 
@@ -461,6 +536,17 @@ def _shape_rows(sizes: list[int], measured: list[dict] | None = None) -> list[di
     return rows
 
 
+def _reference_contenders() -> list[str]:
+    """The reference contenders that can run here; why the others cannot, on stderr."""
+    import mf_reference
+
+    reasons = mf_reference.available()
+    for name, reason in reasons.items():
+        if reason:
+            print(f"{name} reference skipped: {reason}", file=sys.stderr)
+    return [name for name, reason in reasons.items() if reason is None]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defaults", action="store_true",
@@ -471,6 +557,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=json.loads, default={},
                         help='JSON estimator settings for --defaults, e.g. \'{"epochs": 1}\'')
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--no-svd", action="store_true", help="skip Surprise's SVD")
+    parser.add_argument("--plot", help="with --defaults and 10M among the sizes: a PNG of "
+                        "test RMSE against fit time there")
+    parser.add_argument("--child-reference", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-defaults", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-surprise", type=int, help=argparse.SUPPRESS)
@@ -481,6 +571,10 @@ def main(argv: list[str] | None = None) -> None:
         if child is not None:
             Path(args.out).write_text(json.dumps(run(child), default=str))
             return
+    if args.child_reference:
+        size, contender = args.child_reference
+        Path(args.out).write_text(json.dumps(measure_reference(int(size), contender)))
+        return
     load = os.getloadavg()
     default_sizes = DEFAULT_SIZES if args.defaults or args.shape else [100_000, 1_000_000,
                                                                        10_000_000]
@@ -488,21 +582,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.shape:
         print("\n".join(_header(load)) + shape_table(_shape_rows(sizes)))
         return
-    results, svd = [], {}
+    results, svd, references = [], {}, {}
+    contenders = _reference_contenders() if args.defaults else []
     for n in sizes:
         if args.defaults:
             results.append(_run_in_subprocess("--child-defaults", str(n),
                                               "--params", json.dumps(args.params)))
-            if n <= SURPRISE_UP_TO:
+            if not args.no_svd:
                 svd[n] = _run_in_subprocess("--child-surprise", str(n))
+            references[n] = {name: _run_in_subprocess("--child-reference", str(n), name)
+                             for name in contenders}
         else:
             results.append(_run_in_subprocess("--child", str(n)))
         print(f"{n:,} ratings done: {results[-1]['fit_ratings_per_s']:,.0f} ratings/s",
               file=sys.stderr, flush=True)
     if args.defaults:
         shapes = _shape_rows(sizes, results)
-        print(_defaults_markdown(results, svd, shapes, load, os.getloadavg()))
-        figures = {"results": results, "surprise": svd, "shapes": shapes}
+        print(_defaults_markdown(results, svd, references, shapes, load, os.getloadavg()))
+        figures = {"results": results, "surprise": svd, "references": references,
+                   "shapes": shapes}
+        at_10m = [r for r in results if r["n_ratings"] == 10_000_000]
+        if args.plot and at_10m:
+            plot_rmse_against_fit_time(at_10m[0], svd.get(10_000_000),
+                                       references.get(10_000_000, {}), args.plot)
     else:
         print(_markdown(results, load))
         figures = {"settings": SETTINGS, "results": results}

@@ -23,7 +23,8 @@ score its RMSE on the 20 %. Contenders:
 
 The table gives, per size, each contender's mean RMSE and its standard deviation over the
 seeds, its mean relative difference to the baseline (negative = better than the baseline),
-in how many seeds it beats the baseline and in how many it is at worst 0.002 above it.
+in how many seeds it beats the baseline and in how many it is at worst 0.002 above it, and
+its worst seed's RMSE minus the baseline's (issue 24 asks for at most +0.002 on every seed).
 From Python, :func:`run` also takes candidates as functions of the training data's size
 (rules), e.g. ``{"rule": lambda n_ratings, n_users, n_items: {"epochs": 8}}``.
 """
@@ -157,7 +158,8 @@ def proposed_params(n_ratings: int, n_users: int, n_items: int) -> dict:
     """The size-aware settings this study proposes, from the training data's size.
 
     From ``SMALL`` (30,000) training ratings up: today's defaults (nothing changed). Below:
-    no implicit term, ``l2=0.3`` (which in practice leaves the biases to do the work),
+    no implicit term, ``l2=0.3`` (1.0 since issue 24, with the biases' prior; which in
+    practice leaves the biases to do the work),
     ``epochs=10``, ``batch_size = max(128, 2 ** round(log2(n_ratings / 24)))`` (about 24
     steps per epoch, as 4096 gives at ML-100K size; 128 at 1,600 ratings, 256 at 6,400,
     1,024 at 24,000) and ``learning_rate=0.01`` whatever the batch (a smaller rate leaves
@@ -273,7 +275,8 @@ def notebook_split(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]
 
 def summarise(records: list[dict]) -> list[dict]:
     """Per (size, contender): mean and std RMSE, mean relative difference to the baseline,
-    seeds beating it and seeds within ``TIE`` of it."""
+    seeds beating it, seeds within ``TIE`` of it and the worst seed's RMSE minus the
+    baseline's (the promise of issue 24: at most ``TIE`` on every seed)."""
     table = pd.DataFrame(records)
     base = table[table["contender"] == BASELINE].set_index(["size", "seed"])["rmse"]
     rows = []
@@ -284,21 +287,23 @@ def summarise(records: list[dict]) -> list[dict]:
                      "mean": rmse.mean(), "std": rmse.std(),
                      "rel_diff": float(np.mean(rmse / ref - 1)),
                      "wins": int(np.sum(rmse < ref)), "ties": int(np.sum(rmse <= ref + TIE)),
+                     "worst": float(np.max(rmse - ref)),
                      "fit_s": float(group["fit_s"].mean())})
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| ratings | contender | mean RMSE | std | vs baseline | beats baseline | "
-             f"<= baseline + {TIE} | fit s |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+             f"<= baseline + {TIE} | worst seed - baseline | fit s |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         size = r["size"] if isinstance(r["size"], str) else f"{r['size']:,}"
         versus = "" if r["contender"] == BASELINE else f"{100 * r['rel_diff']:+.2f} %"
         wins = "" if r["contender"] == BASELINE else f"{r['wins']}/{r['seeds']}"
         ties = "" if r["contender"] == BASELINE else f"{r['ties']}/{r['seeds']}"
+        worst = "" if r["contender"] == BASELINE else f"{r['worst']:+.4f}"
         lines.append(f"| {size} | {r['contender']} | {r['mean']:.4f} | {r['std']:.4f} | "
-                     f"{versus} | {wins} | {ties} | {r['fit_s']:.1f} |")
+                     f"{versus} | {wins} | {ties} | {worst} | {r['fit_s']:.1f} |")
     return "\n".join(lines)
 
 

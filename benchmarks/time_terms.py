@@ -13,8 +13,9 @@ protocol's, are never used. Two parts:
    ``random_state=0``) with each candidate set of time terms, built by replacing
    :func:`skembedrec._network._time_terms` for the run: none, the users' drift, the period
    level, both (what ships), both plus timeSVD++'s bias per item and time bin (penalised
-   1.0 and 30 per rating), and the shipped terms with the biases started at zero instead of
-   the damped baseline.
+   1.0 and 30 per rating), the shipped terms with the biases started at zero instead of
+   the damped baseline, and with the biases pulled back to that baseline (their prior) by
+   the per-id penalty of the small-data regime (``_defaults.bias_penalty_for``, issue 24).
 2. A regularised linear model of the ratings (least squares, ``scipy.sparse.linalg.lsqr``)
    with user and item biases, then the drift, a bias per (user, day) and both, to see
    whether timeSVD++'s day-specific user bias adds anything over the drift.
@@ -104,6 +105,8 @@ NETWORK_CANDIDATES = {
     "shipped + item bias per bin, L2 1.0": candidate(True, True, 1.0),
     "shipped + item bias per bin, L2 30": candidate(True, True, 30.0),
     "shipped, biases started at zero": "zero-biases",
+    "shipped, biases pulled to their prior (penalty 0.3)": 0.3,
+    "shipped, biases pulled to their prior (penalty 1)": 1.0,
 }
 
 
@@ -116,10 +119,12 @@ def folds(data: Path):
 
 def network_rmse(data: Path, terms) -> list[float]:
     columns = ["user_id", "item_id"] + ([] if terms is None else ["timestamp"])
-    damped = training.set_damped_biases
-    network._time_terms = SHIPPED if terms in (None, "zero-biases") else terms
+    damped, penalty = training.set_damped_biases, training._defaults.bias_penalty_for
+    network._time_terms = SHIPPED if terms is None or isinstance(terms, (str, float)) else terms
     if terms == "zero-biases":
         training.set_damped_biases = lambda *args, **kwargs: None
+    if isinstance(terms, float):
+        training._defaults.bias_penalty_for = lambda n_ratings: terms
     try:
         scores = []
         for fit, valid in folds(data):
@@ -131,6 +136,7 @@ def network_rmse(data: Path, terms) -> list[float]:
         return scores
     finally:
         network._time_terms, training.set_damped_biases = SHIPPED, damped
+        training._defaults.bias_penalty_for = penalty
 
 
 def linear_rmse(data: Path, blocks: tuple[str, ...]) -> list[float]:

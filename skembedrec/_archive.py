@@ -4,7 +4,9 @@ within limits.
 Reading never trusts a size written in the file: the archive size and member count are
 checked first; a member is refused when its declared size is over the limit or its
 compression ratio is that of a zip bomb, and it is decompressed in chunks that stop at the
-declared size (a member that decompresses to more is refused at that point, not after).
+declared size (a member that decompresses to more is refused at that point, not after); a
+member stored uncompressed is read only if it lies within the archive, in one read of its
+declared size, and checked against its digest or CRC over exactly the bytes returned.
 JSON is refused above a size and a nesting depth; ``.npz`` arrays are read from their
 header (shape and dtype checked against the bytes present, object arrays refused, nothing
 unpickled); HDF5 datasets must be plain numeric and fit in the bytes of the file. Every
@@ -13,13 +15,16 @@ refusal is a ``ValueError`` that names the file and the limit.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -114,30 +119,207 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def read_zip(source: str | bytes, path: str, expected: frozenset[str], limits: Limits,
-             what: str = "the file") -> dict[str, bytes]:
+class ZipReader:
+    """An open zip (a file name, or the bytes of a nested zip) whose members are read one at
+    a time, each within limits; use it as a context manager.
+
+    ``expected`` is the exact set of member names (empty: any names); ``path`` names the
+    file in errors, ``what`` the zip within it. Every member is checked against ``limits``
+    when the zip is opened (:func:`read_zip` describes the checks).
+
+    A member stored uncompressed (arrays and weights: all the bytes of a large model) is
+    read without :mod:`zipfile`'s stream, with one copy from a file and none from bytes (a
+    ``memoryview`` of them), then checked over exactly the bytes returned: against the
+    SHA-256 digest the caller passes, else against the zip's CRC-32; ``verified=True``
+    says the bytes of this zip were checked against a digest already (a nested zip), so
+    its stored members need no CRC pass of their own. Deflated members (small: JSON) go
+    through :mod:`zipfile`, in chunks that stop at the declared size.
+    """
+
+    def __init__(self, source: str | bytes | memoryview, path: str, expected: frozenset[str],
+                 limits: Limits, what: str = "the file", *, verified: bool = False) -> None:
+        self.path, self.what, self.limits, self.verified = path, what, limits, verified
+        self._view: memoryview | None = None
+        if isinstance(source, str):
+            self._size = os.path.getsize(source)
+        else:
+            self._view = memoryview(source).cast("B")
+            self._size = len(self._view)
+        if self._size > limits.file_bytes:
+            raise refuse(path, f"{what} is {self._size} bytes, over the limit of "
+                         f"{limits.file_bytes} (limits={{'file_bytes': ...}} raises it)")
+        self._file: Any = (open(source, "rb") if isinstance(source, str)
+                           else _ViewFile(memoryview(source).cast("B")))
+        try:
+            self._archive = zipfile.ZipFile(self._file)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+                NotImplementedError) as exc:
+            self._file.close()
+            raise ValueError(
+                f"{path!r} is not a skembedrec model file ({what} is not a zip archive written "
+                f"by EmbeddingRatingRegressor.save; it may be truncated or corrupted): {exc}"
+            ) from exc
+        except BaseException:
+            self._file.close()
+            raise
+        infos = self._archive.infolist()
+        try:
+            _check_members(infos, path, expected, limits, what)
+        except BaseException:
+            self.close()
+            raise
+        self.infos = {info.filename: info for info in infos}
+
+    def __enter__(self) -> ZipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the zip (and the file it opened)."""
+        self._archive.close()
+        self._file.close()
+
+    def read(self, name: str, sha256: str | None = None) -> bytes | memoryview:
+        """The bytes of the member ``name``; with ``sha256`` (hex), only if they have that
+        digest, else a ValueError saying the file is corrupted."""
+        info = self.infos[name]
+        hasher = hashlib.sha256() if sha256 is not None else None
+        if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & _NOT_PLAIN:
+            data = self._stored(info, hasher)
+            if hasher is None and not self.verified and zlib.crc32(data) != info.CRC:
+                raise _corrupted(self.path, name, self.what, "its CRC-32 does not match")
+        else:
+            data = _read_member(self._archive, info, self.path, self.limits, self.what)
+            if hasher is not None:
+                hasher.update(data)
+        if hasher is not None and hasher.hexdigest() != sha256:
+            raise ValueError(f"{self.path!r} is corrupted: the member {name!r} does not match "
+                             "the SHA-256 digest recorded for it.")
+        return data
+
+    def _stored(self, info: zipfile.ZipInfo,
+                hasher: Any = None) -> bytes | memoryview:
+        """A stored member's bytes, found from its local header as :mod:`zipfile` finds
+        them, refused if they would reach past the end of the zip; fed to ``hasher``."""
+        header = self._slice(info.header_offset, _LOCAL_HEADER.size, info)
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != _LOCAL_MAGIC:
+            raise _corrupted(self.path, info.filename, self.what, "no local file header")
+        name_length, extra_length = fields[10], fields[11]
+        raw_name = bytes(self._slice(info.header_offset + _LOCAL_HEADER.size, name_length,
+                                     info))
+        name = raw_name.decode("utf-8" if fields[3] & _UTF8_NAME else "cp437", "replace")
+        if name != info.orig_filename:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"its local header names {name!r}")
+        if info.compress_size != info.file_size:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"stored as {info.compress_size} bytes but declares "
+                             f"{info.file_size}")
+        start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        if hasher is not None and self._view is None:
+            return self._read_hashing(start, info, hasher)
+        data = self._slice(start, info.file_size, info)
+        if hasher is not None:
+            hasher.update(data)
+        return data
+
+    def _slice(self, start: int, size: int, info: zipfile.ZipInfo) -> bytes | memoryview:
+        if start + size > self._size:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"{size} bytes at {start} reach past the end of {self._size}")
+        if self._view is not None:
+            return self._view[start:start + size]
+        self._file.seek(start)
+        data = self._file.read(size)  # one allocation of the size checked above
+        if len(data) != size:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"{len(data)} bytes instead of {size}")
+        return data
+
+    def _read_hashing(self, start: int, info: zipfile.ZipInfo, hasher: Any) -> memoryview:
+        """Read a stored member from the file in chunks, each hashed by a second thread
+        while the next one is read (hashlib and file reads release the GIL): reading and
+        hashing take about as long each, so together they take about as long as one."""
+        size = info.file_size
+        if start + size > self._size:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"{size} bytes at {start} reach past the end of {self._size}")
+        buffer = np.empty(size, dtype=np.uint8).data  # pages touched by the reads
+        self._file.seek(start)
+        position, hashing = 0, None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            while position < size:
+                n = self._file.readinto(buffer[position:position + _HASH_CHUNK])
+                if not n:
+                    break
+                if hashing is not None:
+                    hashing.result()
+                hashing = pool.submit(hasher.update, buffer[position:position + n])
+                position += n
+            if hashing is not None:
+                hashing.result()
+        if position != size:
+            raise _corrupted(self.path, info.filename, self.what,
+                             f"{position} bytes instead of {size}")
+        return buffer
+
+
+# zipfile's local file header (structFileHeader); the flags zipfile's own path handles
+# (encrypted, patched, strongly encrypted), and the flag of a UTF-8 name.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_MAGIC = b"PK\x03\x04"
+_NOT_PLAIN = 0x1 | 0x20 | 0x40
+_UTF8_NAME = 0x800
+_HASH_CHUNK = 8 * _MiB
+
+
+class _ViewFile(io.RawIOBase):
+    """A read-only, seekable file over a memoryview, without the copy ``io.BytesIO`` makes
+    of anything but ``bytes``: for :mod:`zipfile` and h5py."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._position = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position:self._position + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        position = base[whence] + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self._position = position
+        return position
+
+    def tell(self) -> int:
+        return self._position
+
+
+def read_zip(source: str | bytes | memoryview, path: str, expected: frozenset[str],
+             limits: Limits, what: str = "the file", *,
+             verified: bool = False) -> dict[str, bytes | memoryview]:
     """The members of a zip (a file name, or bytes of a nested zip), each read within limits.
 
     ``expected`` is the exact set of member names (empty: any names). ``path`` names the
-    file in errors, ``what`` the zip within it.
+    file in errors, ``what`` the zip within it; ``verified`` as for :class:`ZipReader`.
+    The archive size and member count are checked first; a member is refused when its
+    declared size is over the limit or its compression ratio is that of a zip bomb.
     """
-    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
-    if size > limits.file_bytes:
-        raise refuse(path, f"{what} is {size} bytes, over the limit of {limits.file_bytes} "
-                     "(limits={'file_bytes': ...} raises it)")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-            NotImplementedError) as exc:
-        raise ValueError(
-            f"{path!r} is not a skembedrec model file ({what} is not a zip archive written by "
-            f"EmbeddingRatingRegressor.save; it may be truncated or corrupted): {exc}"
-        ) from exc
-    with archive:
-        infos = archive.infolist()
-        _check_members(infos, path, expected, limits, what)
-        return {info.filename: _read_member(archive, info, path, limits, what)
-                for info in infos}
+    with ZipReader(source, path, expected, limits, what, verified=verified) as reader:
+        return {name: reader.read(name) for name in reader.infos}
 
 
 def _check_members(infos: list[zipfile.ZipInfo], path: str, expected: frozenset[str],
@@ -204,13 +386,13 @@ def _corrupted(path: str, name: str, what: str, exc: Any) -> ValueError:
                       f"cannot be read ({detail}).")
 
 
-def read_json(data: bytes, path: str, name: str, limits: Limits) -> Any:
+def read_json(data: bytes | memoryview, path: str, name: str, limits: Limits) -> Any:
     """Parse a JSON member within the size and nesting-depth limits."""
     if len(data) > limits.json_bytes:
         raise refuse(path, f"{name} is {len(data)} bytes of JSON, over the limit of "
                      f"{limits.json_bytes}")
     try:
-        value = json.loads(data)
+        value = json.loads(bytes(data))
     except RecursionError as exc:
         raise refuse(path, f"{name} nests JSON deeper than {limits.json_depth} levels") from exc
     except (UnicodeDecodeError, ValueError) as exc:
@@ -227,24 +409,33 @@ def read_json(data: bytes, path: str, name: str, limits: Limits) -> Any:
     return value
 
 
-def read_npz(data: bytes, path: str, name: str, limits: Limits) -> dict[str, np.ndarray]:
+def read_npz(data: bytes | memoryview, path: str, name: str, limits: Limits, *,
+             verified: bool = False) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz``, each checked against its header before it is built.
 
     Only plain numeric and bool arrays are accepted: an object array (the carrier of
     pickles) is refused unread, and an array's shape must account for exactly the bytes
-    present, so memory never exceeds the member's size.
+    present, so memory never exceeds the member's size. ``verified``: ``data`` was checked
+    against a digest (see :class:`ZipReader`). Each array is one copy of its bytes in
+    ``data``: writable, aligned, and not holding ``data`` alive.
     """
-    members = read_zip(data, path, frozenset(), limits, what=name)
     arrays = {}
-    for member, raw in members.items():
-        if not member.endswith(".npy"):
-            raise ValueError(f"{path!r} is corrupted: {name} holds {member!r}, not an array.")
-        arrays[member[:-4]] = _npy_array(raw, path, f"{name}/{member}")
+    with ZipReader(data, path, frozenset(), limits, what=name, verified=verified) as reader:
+        for member in reader.infos:
+            if not member.endswith(".npy"):
+                raise ValueError(f"{path!r} is corrupted: {name} holds {member!r}, not an "
+                                 "array.")
+            arrays[member[:-4]] = _npy_array(reader.read(member), path, f"{name}/{member}")
     return arrays
 
 
-def _npy_array(raw: bytes, path: str, what: str) -> np.ndarray:
-    stream = io.BytesIO(raw)
+# The most an .npy header may take: magic, version, its length, and the 10,000 bytes
+# numpy's reader accepts (a longer one is refused as corrupted).
+_NPY_PREFIX = 16 + 10_000
+
+
+def _npy_array(raw: bytes | memoryview, path: str, what: str) -> np.ndarray:
+    stream = io.BytesIO(raw[:_NPY_PREFIX])  # a copy of the header only
     try:
         version = np.lib.format.read_magic(stream)
         header = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -262,7 +453,7 @@ def _npy_array(raw: bytes, path: str, what: str) -> np.ndarray:
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"{path!r} is corrupted: {what} has the shape {shape}.")
         count *= n
-    body = raw[stream.tell():]
+    body = memoryview(raw)[stream.tell():]
     if count * dtype.itemsize != len(body):
         raise ValueError(f"{path!r} is corrupted: {what} declares shape {shape} of {dtype} "
                          f"({count * dtype.itemsize} bytes) but holds {len(body)} bytes.")
@@ -270,7 +461,7 @@ def _npy_array(raw: bytes, path: str, what: str) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran else "C").copy()
 
 
-def check_hdf5(data: bytes, path: str, what: str) -> None:
+def check_hdf5(data: bytes | memoryview, path: str, what: str) -> None:
     """Refuse an HDF5 file whose datasets are not plain numeric or do not fit in its bytes.
 
     Keras writes every weight as an uncompressed numeric dataset, so their sizes add up to
@@ -290,7 +481,7 @@ def check_hdf5(data: bytes, path: str, what: str) -> None:
             total += int(np.prod(node.shape, dtype=np.float64)) * node.dtype.itemsize
 
     try:
-        with h5py.File(io.BytesIO(data), "r") as store:
+        with h5py.File(_ViewFile(memoryview(data)), "r") as store:
             store.visititems(visit)
     except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on bad input
         raise ValueError(f"{path!r} is corrupted: {what} cannot be read "

@@ -86,10 +86,10 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         With ``dot_product``: add to each user's factors the normalised sum of learned
         vectors of the items the user rated in training, and to each item's factors the same
         over its raters (SVD++'s implicit feedback, on both sides). No effect without
-        ``dot_product``. ``"auto"``: on from 30,000 up to 2,000,000 training ratings, off
-        outside (below, it overfits the few ratings; beyond, see the
-        Scaling guide: the sums are then refreshed only a few times per epoch, which is
-        unstable for items with tens of thousands of raters); resolved in ``implicit_``. A
+        ``dot_product``. ``"auto"``: on from 30,000 up to 1,000,000 training ratings, off
+        outside (below, it overfits the few ratings; from 1M on, plain factorisation in
+        compiled epochs was both better and faster, see the Scaling guide); resolved in
+        ``implicit_``. A
         warm start or ``partial_fit`` keeps the fitted value.
     n_estimators : int or "auto", default="auto"
         With ``dot_product``: train this many independently initialised sets of
@@ -97,33 +97,35 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         tables, each with its own loss, and average their dot products. Averaging removes
         much of the seed-to-seed noise of a single model; each member adds ``n_factors``
         columns to the tables (side features enter the first member only). ``"auto"``:
-        2 up to 2,000,000 training ratings, 1 beyond (the noise averaged away is small
+        2 below 1,000,000 training ratings, 1 from there (the noise averaged away is small
         there, and a second member doubles the cost of every step); resolved in
         ``n_estimators_``. A warm start or ``partial_fit`` keeps the fitted value.
     l2 : float or "auto", default="auto"
         L2 penalty on the embedding and implicit vectors that each batch uses, per rating
         (in standardised rating units). The biases are not penalised. ``"auto"``: 0.1
         up to 90,000 training ratings, then ``0.1 * sqrt(90000 / n_ratings)`` up to
-        2,000,000 (ids have more ratings each), 0.1 beyond, 0.3 below 30,000. Below
+        1,000,000 (ids have more ratings each), 0.04 from there, 1.0 below 30,000. Below
         30,000 ratings the ``"auto"`` settings form a small-data regime that learns the
-        biases well and little else (``l2=0.3``, no implicit term, 10 epochs of batches
+        biases well and little else (``l2=1.0``, no implicit term, 10 epochs of batches
         from 128, learning rate 0.01): on samples of MovieLens 100K the ML-100K defaults
         lost to a damped-bias baseline there. Resolved in ``l2_``.
     learning_rate : float or "auto", default="auto"
-        Adam learning rate. ``"auto"``: ``0.01 * sqrt(batch_size / 4096)`` (0.01 at the
-        batch size the defaults were tuned with on MovieLens 100K, then Adam's
-        square-root rule: 0.04 at 65,536), 0.01 below 30,000 ratings; resolved in
-        ``learning_rate_``.
+        Adam learning rate. ``"auto"``: 0.01 at the automatic batch size (4,096, or
+        65,536 from 1,000,000 ratings), scaled by Adam's square-root rule for a batch size
+        set by hand (``0.01 * sqrt(batch_size / 4096)``); 0.01 below 30,000 ratings;
+        resolved in ``learning_rate_``.
     batch_size : int or "auto", default="auto"
-        Ratings per gradient step. ``"auto"``: 4,096 up to 2,000,000 ratings, 65,536
-        beyond (per rating, a larger step costs less); below 30,000 ratings about 24 steps
-        per epoch, from 128 up; resolved in ``batch_size_``. Tables of more than 65,536 rows (and
-        more rows than a batch has ratings) are updated only where the batch touches them
-        (see the Scaling guide).
+        Ratings per gradient step. ``"auto"``: 4,096 below 1,000,000 ratings, 65,536
+        from there (per rating, a larger step costs less); below 30,000 ratings about 24 steps
+        per epoch, from 128 up; resolved in ``batch_size_``. With Keras' ``fit``, tables of
+        more than 65,536 rows (and more rows than a batch has ratings) are updated only where
+        the batch touches them; compiled epochs update whole tables in one fused pass (see
+        the Scaling guide).
     epochs : int or "auto", default="auto"
         Passes over the training ratings. ``"auto"``: 4 (tuned on a validation slice of the
         MovieLens 100K training ratings, where more epochs start to overfit), 10 below
-        30,000 ratings (the small-data regime, see ``l2``); resolved in ``epochs_``.
+        30,000 ratings (the small-data regime, see ``l2``), 8 from 1,000,000 to 4,000,000
+        (batches of 65,536 give few steps per epoch there); resolved in ``epochs_``.
     handle_unknown : {"fallback", "error"}, default="fallback"
         What ``predict`` does with user or item ids not seen during fit. ``"fallback"``
         predicts from what is known: the item for an unknown user, the user for an unknown
@@ -192,11 +194,15 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         all GPUs of the machine (without GPUs, across its logical CPU devices) and sums
         the gradients; ``batch_size`` stays the global batch. None trains on TensorFlow's
         default device. A plain string, so the estimator stays cloneable and picklable.
-    jit_compile : bool, default=False
-        Compile the training step with XLA: on CPU about twice as many ratings per second
-        for large tables and batches (ML-10M scale). TensorFlow does not use XLA while op
-        determinism is on, which a seeded fit turns on: ``fit`` raises a ValueError when
-        ``jit_compile=True`` is combined with a ``random_state``; use ``random_state=None``.
+    jit_compile : bool or "auto", default="auto"
+        Train in compiled epochs: several batches per call, each call one XLA computation
+        (about 4x the ratings per second of Keras' ``fit`` at ML-10M scale, seeded fits
+        included). ``"auto"``: from 1,000,000 training ratings on (below, XLA's compile
+        time costs more than it saves). True: at any size, and networks that the compiled
+        epochs cannot run (implicit feedback on its refresh schedule, ``distribute``) train
+        Keras' step under XLA instead (refused with a ``random_state`` under
+        ``distribute``: TensorFlow does not use XLA while a seed holds op determinism).
+        False: Keras' ``fit`` without XLA.
     callbacks : list of keras.callbacks.Callback or None, default=None
         Keras callbacks for the training epochs (e.g. logging, custom stopping rules). Each
         fit uses deep copies of them, so the estimator stays cloneable and picklable and the
@@ -316,7 +322,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         "user_features": [pd.DataFrame, HasMethods(["to_pandas"]), None],  # pandas, polars
         "item_features": [pd.DataFrame, HasMethods(["to_pandas"]), None],
         "distribute": [StrOptions({"mirrored"}), None],
-        "jit_compile": ["boolean"],
+        "jit_compile": ["boolean", StrOptions({"auto"})],
         "callbacks": [list, None],
     }
 
@@ -349,7 +355,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         user_features: pd.DataFrame | None = None,
         item_features: pd.DataFrame | None = None,
         distribute: str | None = None,
-        jit_compile: bool = False,
+        jit_compile: bool | str = "auto",
         callbacks: list | None = None,
     ):
         self.user_col = user_col
@@ -1039,12 +1045,14 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
         settings = _training.resolve_settings(
             {"batch_size": self.batch_size, "learning_rate": self.learning_rate,
              "n_estimators": self.n_estimators, "implicit": self.implicit, "l2": self.l2,
-             "dot_product": self.dot_product, "epochs": epochs}, len(ratings),
+             "dot_product": self.dot_product, "epochs": epochs,
+             "jit_compile": self.jit_compile}, len(ratings),
             {name: getattr(self, f"{name}_") for name in _training.KEPT_SETTINGS}
             if continuing else None, incremental=continue_ == "partial")
         check_architecture(self.n_factors, settings["epochs"], settings["batch_size"],
                            self.hidden_units)
-        check_jit_compile(self.jit_compile, self.random_state)
+        check_jit_compile(self.jit_compile, self.random_state,
+                          keras_xla=settings["implicit"] or self.distribute is not None)
         config = self._training_config(early_stopping=early_stopping, settings=settings)
         days = None if seconds is None else day_numbers(seconds)
         if continuing:
@@ -1079,7 +1087,9 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
                 "n_estimators": int(settings["n_estimators"]),
                 "l2": float(settings["l2"]),
                 "learning_rate": float(settings["learning_rate"]),
-                "jit_compile": bool(self.jit_compile),
+                # Keras' step under XLA: for what compiled epochs cannot run.
+                "jit_compile": self.jit_compile is True and (
+                    settings["implicit"] or self.distribute is not None),
             },
             epochs=int(settings["epochs"]),
             batch_size=int(settings["batch_size"]),
@@ -1093,7 +1103,8 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             **_features.feature_tables(self.user_features, self.item_features,
                                        self.user_col, self.item_col),
-            damped_biases=bool(settings["damped_biases"]), incremental=settings["incremental"])
+            damped_biases=bool(settings["damped_biases"]), incremental=settings["incremental"],
+            compiled=bool(settings["jit_compile"]))
 
     def _fitted_state(self) -> _training.Trained:
         return _training.trained_from(self.__dict__)

@@ -40,6 +40,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import StandardScaler
 from tensorflow.python.framework import config as _tf_config
 
+from . import _compiled
 from ._distribute import build_in_strategy
 from ._network import NetworkConfig, build_network
 
@@ -124,18 +125,27 @@ def train_epochs(
     epochs: int,
     callbacks: list | None = None,
     validation_data: tuple | None = None,
+    compiled: bool = True,
 ) -> dict[str, list[float]]:
     """Train the regressor's model for ``epochs`` more epochs; returns their Keras logs.
 
     The epochs are numbered on from ``initial_epoch`` (so progress bars read "Epoch 21/40"
     on a warm start). The run is seeded by the regressor's integer ``random_state`` as
-    scikeras' own fit is.
+    scikeras' own fit is. With ``compiled``, a network that XLA compiles trains with
+    :mod:`._compiled`'s epochs, others with ``keras.Model.fit``.
     """
     seed = keras_regressor.random_state
     model = keras_regressor.model_
     _build_optimizer(model)
 
     def run():
+        if compiled and _compiled.compiles(
+                model, distributed=keras_regressor.model__distribute is not None):
+            return _compiled.fit(
+                model, codes, targets, sample_weight, batch_size=keras_regressor.batch_size,
+                epochs=initial_epoch + epochs, initial_epoch=initial_epoch, shuffle_seed=seed,
+                verbose=keras_regressor.verbose, callbacks=callbacks or [],
+                validation_data=validation_data)
         return model.fit(
             codes, targets, sample_weight=sample_weight, batch_size=keras_regressor.batch_size,
             epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
@@ -145,11 +155,15 @@ def train_epochs(
 
     with quiet_tensorflow(keras_regressor.verbose):
         if seed is None:
-            logs = run().history
+            logs = _history(run())
         else:
             with tensorflow_random_state(seed):
-                logs = run().history
+                logs = _history(run())
     return {key: [float(v) for v in values] for key, values in logs.items()}
+
+
+def _history(result) -> dict:
+    return result if isinstance(result, dict) else result.history
 
 
 def _build_optimizer(model) -> None:

@@ -72,6 +72,7 @@ SIZE_RULES: dict[tuple[str, str], str] = {
     ("TimeBinBias", "first_day"): "day",
     ("TimeBinBias", "last_day"): "day",
     ("TimeBinBias", "days_per_bin"): "width",
+    ("DampedBias", "n_rows"): "ids",
     ("Dense", "units"): "width",
     ("Concatenate", "axis"): "any",
 }
@@ -83,6 +84,7 @@ _WEIGHT_VALUES: dict[str, Callable[[dict], int]] = {
     "FeatureLookup": lambda c: c["n_rows"] * c["n_features"],
     "UserDrift": lambda c: 2 * c["n_rows"],
     "TimeBinBias": lambda c: c["n_bins"] + 2,
+    "DampedBias": lambda c: 3 * c["n_rows"],
 }
 # Every declared value is written to the weights file as float32 (Adam's moments besides):
 # the file holds at least this many bytes per value.
@@ -106,17 +108,20 @@ def model_bytes(model: keras.Model) -> bytes:
             return file.read()
 
 
-def load_model_bytes(data: bytes, path: str, *, id_rows: Iterable[int],
-                     limits: Limits, input_width: int | None = None) -> keras.Model:
+def load_model_bytes(data: bytes | memoryview, path: str, *, id_rows: Iterable[int],
+                     limits: Limits, input_width: int | None = None,
+                     verified: bool = False) -> keras.Model:
     """The model of :func:`model_bytes`, after the checks of the module docstring.
 
     ``id_rows`` are the allowed row counts of id-indexed tables (``n_users + 1`` and
     ``n_items + 1`` of the vocabularies stored with the model); ``path`` names the file in
     errors. With ``input_width`` (2, or 3 with times), the loaded model must also hold
     finite weights only and rate every row of its tables with finite numbers.
+    ``verified``: ``data`` was checked against a digest (:class:`~._archive.ZipReader`).
     """
     rows = tuple(id_rows)
-    members = read_zip(data, path, _MEMBERS, limits, what="its Keras model")
+    # Views into ``data``, not copies: the weights are checked where they lie.
+    members = read_zip(data, path, _MEMBERS, limits, what="its Keras model", verified=verified)
     config = read_json(members[_CONFIG], path, f"the Keras {_CONFIG}", limits)
     read_json(members[_METADATA], path, f"the Keras {_METADATA}", limits)
     check_config(config, path, id_rows=set(rows), limits=limits,

@@ -440,5 +440,59 @@ class TimeBinBias(keras.layers.Layer):
         return {**super().get_config(), "n_bins": self.n_bins, "first_day": self.first_day,
                 "last_day": self.last_day, "days_per_bin": self.days_per_bin}
 
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DampedBias(keras.layers.Layer):
+    """A per-id bias with a prior: a fixed damped estimate plus a learned, penalised deviation.
+
+    The bias of row ``r`` is ``prior[r] + embeddings[r]``. :attr:`prior` (non-trainable) is
+    the damped-bias baseline's estimate; :attr:`embeddings` (trainable, one column, so that
+    the layer reads like the one-column embedding it replaces) starts at zero and is pulled
+    back to it with a penalty per id, not per rating: each lookup of row ``r`` adds
+    ``penalty[r] * embeddings[r]**2`` to the loss (averaged over the batch like the squared
+    errors), with ``penalty[r] = shrinkage / count[r]``, so that over an epoch every id pays
+    ``shrinkage * deviation**2`` however many ratings it has: the damped bias's ridge
+    (``b = sum(residual) / (count + shrinkage)``) of the deviation. An id with one rating
+    stays near its prior; one with hundreds follows its ratings. Both tables are written by
+    the network's owner (:func:`~._network.set_damped_biases`); left at zero they make an
+    unpenalised bias started at zero (the plain bias of earlier versions).
+    """
+
+    def __init__(self, n_rows: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_rows = int(n_rows)
+        # Whether training adds the penalty (a plain attribute, not saved: a loaded layer
+        # adds it); set_damped_biases turns it off when every row's penalty is zero, which
+        # saves two lookups per step at scale.
+        object.__setattr__(self, "penalised", True)
+
+    @property
+    def input_dim(self) -> int:
+        """The number of rows (the reserved unknown-id row included), as an Embedding's."""
+        return self.n_rows
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=(self.n_rows, 1), initializer="zeros",
+                                          name="embeddings")
+        self.prior = self.add_weight(shape=(self.n_rows,), initializer="zeros",
+                                     trainable=False, name="prior")
+        self.penalty = self.add_weight(shape=(self.n_rows,), initializer="zeros",
+                                       trainable=False, name="penalty")
+
+    def call(self, codes, training=None):
+        codes = ops.cast(codes, "int32")
+        deviation = ops.take(self.embeddings, codes, axis=0)
+        if training and self.penalised:
+            weights = ops.take(self.penalty, codes, axis=0)
+            self.add_loss(ops.mean(weights * ops.square(deviation[:, 0])))
+        return deviation + ops.expand_dims(ops.take(self.prior, codes, axis=0), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_rows": self.n_rows}
+
+
 LAYER_CLASSES = (PenalizedEmbedding, ImplicitFeedback, MemberDots, EnsembleMean, IdColumn,
-                 FeatureLookup, PadColumns, UserDrift, TimeBinBias)
+                 FeatureLookup, PadColumns, UserDrift, TimeBinBias, DampedBias)

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ._layers import (
+    DampedBias,
     EnsembleMean,
     FeatureLookup,
     IdColumn,
@@ -41,6 +42,9 @@ MAX_TABLE_VALUES = 2**31
 _ID_TABLES = {"user_embedding": "user", "user_bias": "user",
               "item_embedding": "item", "item_bias": "item"}
 
+
+# The damped-bias baseline's shrinkage, in ratings (Koren 2010; see set_damped_biases).
+DAMPING = {"user": 10.0, "item": 25.0}
 
 # L2 penalty of the users' drift (per rating, standardised units): on validation folds of
 # MovieLens 100K anything from 0 to 0.01 did as well; 1.0 lost half the drift's gain.
@@ -164,9 +168,7 @@ def build_network(config: NetworkConfig) -> keras.Model:
         parts.append(dots if members == 1 else EnsembleMean(name="dot_mean")(dots))
     if config.use_bias:
         for kind in ("user", "item"):
-            bias = PenalizedEmbedding(sizes[kind], 1, embeddings_initializer="zeros",
-                                      name=f"{kind}_bias")
-            parts.append(bias(codes[kind]))
+            parts.append(DampedBias(sizes[kind], name=f"{kind}_bias")(codes[kind]))
         parts.extend(feature_biases)
     if grid is not None:
         parts.extend(_time_terms(codes, IdColumn(2, name="day")(ids), sizes, grid,
@@ -288,16 +290,23 @@ def set_user_mean_days(model: keras.Model, user_codes: np.ndarray, days: np.ndar
 
 def set_damped_biases(model: keras.Model, user_codes: np.ndarray, item_codes: np.ndarray,
                       ratings: np.ndarray, weights: np.ndarray | None = None, *, scale: float,
-                      user_shrinkage: float = 10.0, item_shrinkage: float = 25.0) -> None:
-    """Start the user and item biases at the damped-bias baseline of the ratings.
+                      user_shrinkage: float = DAMPING["user"],
+                      item_shrinkage: float = DAMPING["item"], penalty: float = 1.0) -> None:
+    """Give the user and item biases the damped-bias baseline of the ratings as their prior.
 
     Items first, ``b_i = sum(w (r - mu)) / (sum(w) + 25)``, then users on what is left,
     ``b_u = sum(w (r - mu - b_i)) / (sum(w) + 10)``; ``mu`` is the weighted mean of the
-    ratings. The network's units are ratings standardised by ``scale`` (the standard
-    deviation of the target scaler): the biases are written divided by it, with no
-    standardised copy of the ratings. Ids without ratings (and the reserved rows) start at
-    zero. No-op without biases. When it is used, and what it buys:
-    :func:`~._defaults.damped_biases_for`.
+    ratings. These are written as the fixed :attr:`~._layers.DampedBias.prior` of each id,
+    and the learned deviation from it is penalised per id by ``penalty`` times the same
+    shrinkage (:attr:`~._layers.DampedBias.penalty` ``= penalty * shrinkage / sum(w)``):
+    damping as a penalty, so that training moves an id with few ratings little from its
+    damped estimate. The network's units are ratings standardised by ``scale`` (the
+    standard deviation of the target scaler): the priors are written divided by it, with no
+    standardised copy of the ratings. Ids without ratings (and the reserved rows) get the
+    mean prior of the ids with ratings, and no penalty: they predict as an unknown id does.
+    The reserved row's penalty, never used in training, holds ``penalty`` for
+    :func:`add_to_biases`. No-op without biases. When it is used, and what it buys:
+    :func:`~._defaults.damped_biases_for` and :func:`~._defaults.bias_penalty_for`.
     """
     if _layer(model, "user_bias") is None:
         return
@@ -305,12 +314,18 @@ def set_damped_biases(model: keras.Model, user_codes: np.ndarray, item_codes: np
     residual = ratings.astype(np.float64) - np.average(ratings, weights=weights)
     for kind, codes, shrinkage in (("item", item_codes, item_shrinkage),
                                    ("user", user_codes, user_shrinkage)):
-        table = model.get_layer(f"{kind}_bias")
-        n_rows = table.input_dim
-        bias = (np.bincount(codes, weights=weights * residual, minlength=n_rows)
-                / (np.bincount(codes, weights=weights, minlength=n_rows) + shrinkage))
-        table.embeddings.assign((bias[:, None] / scale).astype(np.float32))
+        layer = model.get_layer(f"{kind}_bias")
+        counts = np.bincount(codes, weights=weights, minlength=layer.input_dim)
+        bias = np.bincount(codes, weights=weights * residual,
+                           minlength=layer.input_dim) / (counts + shrinkage)
         residual = residual - bias[codes]
+        rated = counts > 0
+        bias[~rated] = bias[rated].mean()
+        layer.prior.assign((bias / scale).astype(np.float32))
+        per_id = np.where(rated, penalty * shrinkage / np.maximum(counts, 1e-12), 0.0)
+        per_id[-1] = penalty
+        layer.penalty.assign(per_id.astype(np.float32))
+        object.__setattr__(layer, "penalised", penalty > 0)
 
 
 def fill_outside_level(model: keras.Model, days: np.ndarray) -> None:
@@ -357,12 +372,29 @@ def implicit_tables(model: keras.Model) -> list[tuple[keras.Variable, str]]:
     return [(layer.embeddings, other) for layer, other in layers if layer is not None]
 
 
-def add_to_biases(model: keras.Model, kind: str, shift: np.ndarray) -> None:
+def add_to_biases(model: keras.Model, kind: str, shift: np.ndarray,
+                  counts: np.ndarray | None = None) -> None:
     """Add ``shift`` (one value per row, standardised units) to the ``kind`` ('user' or
-    'item') biases; no-op without biases."""
+    'item') biases; no-op without biases.
+
+    With a prior (:class:`~._layers.DampedBias`) the shift goes into the prior, and the
+    rows with ``counts`` > 0 (weighted numbers of ratings, one per row) get the penalty
+    :func:`set_damped_biases` gives that many ratings, at the fit's scale (which the
+    reserved row holds). Biases of files written before the prior existed take the shift
+    themselves.
+    """
     layer = _layer(model, f"{kind}_bias")
-    if layer is not None:
+    if layer is None:
+        return
+    if not isinstance(layer, DampedBias):
         layer.embeddings.assign_add(shift[:, None].astype(np.float32))
+        return
+    layer.prior.assign_add(shift.astype(np.float32))
+    if counts is not None:
+        penalty = layer.penalty.numpy()
+        rated = counts > 0
+        penalty[rated] = penalty[-1] * DAMPING[kind] / counts[rated]
+        layer.penalty.assign(penalty)
 
 
 # -- the reserved rows -------------------------------------------------------------------------
@@ -443,9 +475,11 @@ def copy_learned_state(old: keras.Model, new: keras.Model) -> None:
     if set(old_layers) != set(new_layers):
         raise ValueError(ARCHITECTURE_CHANGED)
     for name, old_layer in old_layers.items():
-        grows = isinstance(old_layer, (FeatureLookup, UserDrift))
-        for old_weight, new_weight in zip(old_layer.weights, new_layers[name].weights,
-                                          strict=True):
+        grows = isinstance(old_layer, (FeatureLookup, UserDrift, DampedBias))
+        new_weights = new_layers[name].weights
+        if isinstance(new_layers[name], DampedBias) and not isinstance(old_layer, DampedBias):
+            new_weights = new_weights[:1]  # a bias saved before the prior: none, unpenalised
+        for old_weight, new_weight in zip(old_layer.weights, new_weights, strict=True):
             value = old_weight.numpy()
             shape = tuple(new_weight.shape)
             if value.shape == shape:

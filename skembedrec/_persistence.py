@@ -51,7 +51,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ._archive import DEFAULT_LIMITS, Limits, npz_bytes, read_json, read_npz, read_zip, write_zip
+from ._archive import (
+    DEFAULT_LIMITS,
+    Limits,
+    ZipReader,
+    npz_bytes,
+    read_json,
+    read_npz,
+    write_zip,
+)
 from ._codec import Encoder, decode
 from ._encoding import IdEncoder
 from ._features import feature_tables
@@ -131,15 +139,13 @@ def load_state(path: str | os.PathLike, *, defaults: dict[str, Any],
         raise FileNotFoundError(f"No skembedrec model file at {path!r}.")
     if os.path.isdir(path):
         raise ValueError(f"{path!r} is a directory, not a skembedrec model file.")
-    members = read_zip(path, path, _MEMBERS, limits)
-    meta = _check_meta(read_json(members[_META], path, _META, limits), path)
-    digests = meta["sha256"]
-    for name in (_ARRAYS, _MODEL):
-        if not isinstance(digests, dict) or digests.get(name) != hashlib.sha256(
-                members[name]).hexdigest():
-            raise ValueError(f"{path!r} is corrupted: the member {name!r} does not match the "
-                             f"SHA-256 digest recorded in {_META}.")
-    arrays = read_npz(members[_ARRAYS], path, _ARRAYS, limits)
+    with ZipReader(path, path, _MEMBERS, limits) as reader:
+        meta = _check_meta(read_json(reader.read(_META), path, _META, limits), path)
+        # Each member is checked against its digest over exactly the bytes used (that check
+        # stands in for the zip's CRC of a stored member).
+        members = {name: reader.read(name, sha256=_digest(meta["sha256"], name, path))
+                   for name in (_ARRAYS, _MODEL)}
+    arrays = read_npz(members.pop(_ARRAYS), path, _ARRAYS, limits, verified=True)
     if sorted(arrays) != meta.get("arrays"):
         raise ValueError(f"{path!r} is corrupted: {_ARRAYS} holds {sorted(arrays)[:10]}, "
                          f"the manifest lists {str(meta.get('arrays'))[:200]}.")
@@ -155,10 +161,19 @@ def load_state(path: str | os.PathLike, *, defaults: dict[str, Any],
             ImportError) as exc:  # ImportError: a pandas dtype naming a missing backend
         raise _inconsistent(path, exc) from exc
     id_rows = (encoder.n_users + 1, encoder.n_items + 1)
-    model = load_model_bytes(members[_MODEL], path, id_rows=id_rows, limits=limits,
-                             input_width=fitted["n_features_in_"])
+    model = load_model_bytes(members.pop(_MODEL), path, id_rows=id_rows, limits=limits,
+                             input_width=fitted["n_features_in_"], verified=True)
     return LoadedState(params=params, encoder=encoder, fitted=fitted, regressor=regressor,
                        model=model)
+
+
+def _digest(digests: Any, name: str, path: str) -> str:
+    """The SHA-256 digest (hex) the manifest records for the member ``name``."""
+    digest = digests.get(name) if isinstance(digests, dict) else None
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ValueError(f"{path!r} is corrupted: {_META} records no SHA-256 digest for the "
+                         f"member {name!r}.")
+    return digest
 
 
 def inconsistent(path: str | os.PathLike, exc: BaseException) -> ValueError:
@@ -247,7 +262,8 @@ def _rebuild_encoder(user_ids: np.ndarray, item_ids: np.ndarray) -> IdEncoder:
     for kind, ids in (("user", user_ids), ("item", item_ids)):
         if len(ids) == 0 or not pd.Index(ids).is_unique:
             raise ValueError(f"the stored {kind} ids are empty or repeat an id")
-        IdEncoder().fit(ids, ids[:1])  # refuses a column mixing strings and numbers
+        if ids.dtype.kind not in "biuf":  # a numeric column cannot mix strings and numbers
+            IdEncoder().fit(ids, ids[:1])  # which this refuses
     return IdEncoder.from_vocabulary(user_ids, item_ids)
 
 

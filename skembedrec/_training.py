@@ -60,6 +60,7 @@ from ._keras import (
 )
 from ._network import (
     ARCHITECTURE_CHANGED,
+    DAMPING,
     NetworkConfig,
     add_to_biases,
     copy_learned_state,
@@ -105,6 +106,7 @@ class TrainingConfig:
     item_features: pd.DataFrame | None = None
     damped_biases: bool = True
     incremental: bool = False
+    compiled: bool = True
 
 
 @dataclass
@@ -295,9 +297,15 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
     def write_tables(model):
         for kind, table in tables.items():
             set_feature_table(model, kind, table)
-        if config.damped_biases:
+        side_features = any(t is not None for t in tables.values())
+        if config.damped_biases and _defaults.damped_biases_for(len(ratings),
+                                                                side_features=side_features):
+            damping = _defaults.prior_damping_for(len(ratings), side_features=side_features)
             set_damped_biases(model, codes[train, 0], codes[train, 1], ratings[train],
-                              _take(weights, train), scale=float(scaler.scale_[0]))
+                              _take(weights, train), scale=float(scaler.scale_[0]),
+                              user_shrinkage=damping * DAMPING["user"],
+                              item_shrinkage=damping * DAMPING["item"],
+                              penalty=_defaults.bias_penalty_for(len(ratings)))
         if days is not None:
             set_user_mean_days(model, codes[train, 0], days[train])
 
@@ -503,7 +511,7 @@ def _run_epochs(keras_regressor, codes, scaled, weights, train, validation,
             validation_data = (*validation_data, weights[validation])
     logs = train_epochs(keras_regressor, codes[train], scaled[train], _take(weights, train),
                         initial_epoch=before, epochs=config.epochs, callbacks=callbacks,
-                        validation_data=validation_data)
+                        validation_data=validation_data, compiled=config.compiled)
     added = len(logs.get("loss", []))
     merged = {key: list(values) for key, values in history.items()}
     # A key logged in only some runs (val_* with early stopping) is padded with NaN, so
@@ -526,7 +534,9 @@ def fold_in_biases(old_model: keras.Model, model: keras.Model, codes: np.ndarray
     A new id starts as the unknown-id row; its bias is then moved by the damped mean of what
     the fitted model (``old_model``, which predicts it as an unknown id) misses on its
     ratings, items first (shrunk by 25 ratings) then users on what is left (by 10), as the
-    damped-bias start of a fit. One epoch of a few steps moves a row only a little, so
+    damped-bias prior of a fit: with a prior (:class:`~._layers.DampedBias`) this is the
+    new id's prior, and its learned deviation is penalised per id as in a fit (see
+    :func:`~._network.add_to_biases`). One epoch of a few steps moves a row only a little, so
     without this a new user's bias stays near the fallback's; on MovieLens 100K by time the
     new users' RMSE is 0.899 with it, about 0.911 without (``benchmarks/partial_fit.py``).
     A new id's side features are not part of the fitted model's prediction here.
@@ -540,13 +550,14 @@ def fold_in_biases(old_model: keras.Model, model: keras.Model, codes: np.ndarray
     predicted = predict_codes(make_serving_function(old_model), as_unknown)
     residual = (ratings - mean) / scale - predicted
     weights = np.ones(len(residual)) if weights is None else weights
-    for column, kind, shrinkage in ((1, "item", 25.0), (0, "user", 10.0)):
+    for column, kind in ((1, "item"), (0, "user")):
         n_rows = n_now[kind] + 1  # the reserved row last, as in the tables
+        counts = np.bincount(codes[:, column], weights=weights, minlength=n_rows)
         shift = (np.bincount(codes[:, column], weights=weights * residual, minlength=n_rows)
-                 / (np.bincount(codes[:, column], weights=weights, minlength=n_rows)
-                    + shrinkage))
+                 / (counts + DAMPING[kind]))
         shift[:n_known[kind]] = 0.0
-        add_to_biases(model, kind, shift)
+        counts[:n_known[kind]] = 0.0
+        add_to_biases(model, kind, shift, counts)
         residual = residual - shift[codes[:, column]]
 
 

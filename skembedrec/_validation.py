@@ -416,13 +416,15 @@ def _is_number(value: Any) -> bool:
     return value is not None
 
 
-def check_jit_compile(jit_compile: bool, random_state: Any) -> None:
-    """XLA and a seeded fit exclude each other: a seed turns on TensorFlow op determinism,
-    under which Keras silently trains without XLA."""
-    if jit_compile and random_state is not None:
+def check_jit_compile(jit_compile: bool | str, random_state: Any, *, keras_xla: bool) -> None:
+    """Keras' step under XLA (``keras_xla``: for implicit feedback or ``distribute``, which
+    compiled epochs cannot run) and a seeded fit exclude each other: Keras trains without
+    XLA while op determinism (turned on by a seed) holds."""
+    if jit_compile is True and random_state is not None and keras_xla:
         raise ValueError(
             "jit_compile=True cannot be combined with random_state (got "
-            f"{random_state!r}): seeded fits turn on TensorFlow op determinism, under which "
-            "Keras does not compile with XLA. Set random_state=None, or jit_compile=False "
-            "for a reproducible fit."
+            f"{random_state!r}) for a network with implicit feedback or with distribute: "
+            "these train Keras' own step, and seeded fits turn on TensorFlow op "
+            "determinism, under which Keras does not compile with XLA. Set "
+            "random_state=None, or jit_compile='auto' for a reproducible fit."
         )

@@ -31,7 +31,8 @@ def test_dask_grid_search_and_cross_validate_match_sequential(ml100k_sample):
     from joblib import parallel_backend
 
     X, y = ml100k_sample
-    grid = {"learning_rate": [0.001, 0.05]}
+    # Far apart: the biases' prior (issue 24) makes the small-data fits robust to the rate.
+    grid = {"learning_rate": [0.05, 0.2]}
     cv = KFold(n_splits=2, shuffle=True, random_state=0)
 
     def run(n_jobs):
@@ -151,9 +152,11 @@ def test_distribute_is_a_plain_validated_parameter(ratings):
         EmbeddingRatingRegressor(distribute="multi_worker", epochs=1).fit(X, y)
 
 
-def test_jit_compile_needs_an_unseeded_fit(ratings):
+def test_keras_xla_step_needs_an_unseeded_fit(ratings):
+    # Implicit feedback trains Keras' own step, which TensorFlow does not compile while a
+    # seed holds op determinism; compiled epochs (no implicit term) take the seed.
     X, y = ratings
-    settings = dict(n_factors=4, hidden_units=(), implicit=False, epochs=1, batch_size=512)
+    settings = dict(n_factors=4, hidden_units=(), implicit=True, epochs=1, batch_size=512)
     est = EmbeddingRatingRegressor(**settings, jit_compile=True, random_state=0)
     with pytest.raises(ValueError, match="jit_compile=True cannot be combined"):
         est.fit(X, y)
@@ -162,6 +165,9 @@ def test_jit_compile_needs_an_unseeded_fit(ratings):
     est = EmbeddingRatingRegressor(**settings, jit_compile=True).fit(X, y)
     assert est.model_.jit_compile is True
     assert np.isfinite(est.predict(X)).all()
+    seeded = EmbeddingRatingRegressor(**{**settings, "implicit": False}, jit_compile=True,
+                                      random_state=0).fit(X, y)
+    assert np.isfinite(seeded.predict(X)).all()
 
 
 def test_jit_compile_trains_the_default_implicit_network(ratings):

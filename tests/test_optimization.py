@@ -17,6 +17,7 @@ import tensorflow as tf
 from skembedrec import EmbeddingRatingRegressor
 from skembedrec._defaults import (
     batch_size_for,
+    compiled_for,
     epochs_for,
     implicit_for,
     l2_for,
@@ -176,19 +177,23 @@ def test_refresh_interval_follows_its_rule():
 
 
 def test_auto_rules():
-    # Small data: about 24 steps per epoch from 128 up; then 4,096, and 65,536 beyond 2M.
-    sizes = (1_000, 6_400, 29_999, 30_000, 90_000, 2_000_000, 2_000_001, 10**8)
+    # Small data: about 24 steps per epoch from 128 up; then 4,096, and 65,536 from 1M.
+    sizes = (1_000, 6_400, 29_999, 30_000, 90_000, 999_999, 1_000_000, 10**8)
     assert [batch_size_for(n) for n in sizes] == [
         128, 256, 1024, 4096, 4096, 4096, 65_536, 65_536]
     assert learning_rate_for(4096, 90_000) == 0.01
     assert learning_rate_for(16_384, 500_000) == pytest.approx(0.02)
     assert learning_rate_for(256, 6_000) == 0.01  # the small-data regime does not scale it
-    assert [n_estimators_for(n) for n in (90_000, 2_000_000, 2_000_001)] == [2, 2, 1]
-    assert [implicit_for(n) for n in (29_999, 30_000, 2_000_000, 2_000_001)] == [
+    assert learning_rate_for(65_536, 1_000_000) == 0.01  # the large regime's own base
+    assert learning_rate_for(16_384, 10**7) == pytest.approx(0.005)
+    assert [n_estimators_for(n) for n in (90_000, 999_999, 1_000_000)] == [2, 2, 1]
+    assert [implicit_for(n) for n in (29_999, 30_000, 999_999, 1_000_000)] == [
         False, True, True, False]
-    assert [(l2_for(n), epochs_for(n)) for n in (29_999, 30_000)] == [(0.3, 10), (0.1, 4)]
+    assert [(l2_for(n), epochs_for(n)) for n in (29_999, 30_000)] == [(1.0, 10), (0.1, 4)]
     assert l2_for(90_000) == 0.1 and l2_for(360_000) == pytest.approx(0.05)
-    assert l2_for(2_000_001) == 0.1
+    assert [(l2_for(n), epochs_for(n)) for n in (1_000_000, 4_000_000, 4_000_001)] == [
+        (0.04, 8), (0.04, 8), (0.04, 4)]
+    assert [compiled_for(n) for n in (999_999, 1_000_000)] == [False, True]
 
 
 @pytest.mark.slow
@@ -196,7 +201,7 @@ def test_auto_settings_are_resolved_per_fit_and_kept_by_partial_fit(ratings):
     X, y = ratings  # 3,000 ratings: the small-data regime
     est = EmbeddingRatingRegressor(n_factors=4, random_state=0).fit(X, y)
     assert (est.batch_size_, est.learning_rate_, est.n_estimators_, est.implicit_,
-            est.l2_, est.epochs_, est.n_iter_) == (128, 0.01, 2, False, 0.3, 10, 10)
+            est.l2_, est.epochs_, est.n_iter_) == (128, 0.01, 2, False, 1.0, 10, 10)
     assert est.get_params()["batch_size"] == "auto"  # the parameter is left as given
     big = pd.concat([X] * 11, ignore_index=True), pd.concat([y] * 11, ignore_index=True)
     est.set_params(epochs=1).fit(*big)  # 33,000 ratings

@@ -424,6 +424,126 @@ def test_a_member_from_another_file_is_refused(saved, tmp_path):
         EmbeddingRatingRegressor.load(tmp_path / "mixed.skembedrec")
 
 
+def _stored_copy(src, dst):
+    """``src`` with every member stored uncompressed, as save stores a large model's."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for name in zin.namelist():
+            zout.writestr(name, zin.read(name))
+    return dst
+
+
+def _member_span(path, name):
+    """Where the bytes of the member ``name`` lie in the zip at ``path``: (start, end)."""
+    data = pathlib.Path(path).read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    local = info.header_offset
+    start = local + 30 + int.from_bytes(data[local + 26:local + 28], "little") + int.from_bytes(
+        data[local + 28:local + 30], "little")
+    return start, start + info.compress_size
+
+
+def _flipped(path, dst, position):
+    data = bytearray(pathlib.Path(path).read_bytes())
+    data[position] ^= 0x5A
+    pathlib.Path(dst).write_bytes(bytes(data))
+    return dst
+
+
+def test_stored_members_load_identically(saved, fitted, ratings, tmp_path):
+    stored = _stored_copy(saved, tmp_path / "stored.skembedrec")
+    with zipfile.ZipFile(stored) as zf:
+        assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_STORED}
+    X, _ = ratings
+    assert np.array_equal(EmbeddingRatingRegressor.load(stored).predict(X), fitted.predict(X))
+
+
+@pytest.mark.parametrize("name", ["arrays.npz", "model.keras"])
+@pytest.mark.parametrize("where", [0.0, 0.5, 1.0])
+def test_a_stored_member_changed_after_save_is_refused_by_its_digest(saved, tmp_path, name,
+                                                                      where):
+    # Stored members skip the zip's CRC pass: the digest, over the same bytes, catches this.
+    stored = _stored_copy(saved, tmp_path / "stored.skembedrec")
+    start, end = _member_span(stored, name)
+    bad = _flipped(stored, tmp_path / "bad.skembedrec", start + int((end - start - 1) * where))
+    with pytest.raises(ValueError, match=rf"bad\.skembedrec.*corrupted.*'{name}' does not "
+                       "match the SHA-256 digest"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_a_stored_member_hashed_in_many_chunks_loads_or_is_refused(saved, fitted, ratings,
+                                                                    tmp_path, monkeypatch):
+    # Large members are read in chunks, each hashed while the next is read.
+    from skembedrec import _archive
+
+    monkeypatch.setattr(_archive, "_HASH_CHUNK", 4097)
+    stored = _stored_copy(saved, tmp_path / "stored.skembedrec")
+    X, _ = ratings
+    assert np.array_equal(EmbeddingRatingRegressor.load(stored).predict(X), fitted.predict(X))
+    start, end = _member_span(stored, "model.keras")
+    assert end - start > 10 * 4097
+    bad = _flipped(stored, tmp_path / "bad.skembedrec", start + 5 * 4097 + 11)
+    with pytest.raises(ValueError, match=r"bad\.skembedrec.*'model.keras' does not match"):
+        EmbeddingRatingRegressor.load(bad)
+
+
+def test_a_stored_member_reaching_past_the_end_is_refused(saved, tmp_path):
+    stored = _stored_copy(saved, tmp_path / "stored.skembedrec")
+    data = bytearray(stored.read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while data[entry + 46:entry + 46 + len(b"model.keras")] != b"model.keras":
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    for offset in (20, 24):  # the central directory's stored and declared sizes
+        data[entry + offset:entry + offset + 4] = (len(data) + 10).to_bytes(4, "little")
+    (tmp_path / "long.skembedrec").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"long\.skembedrec.*truncated or corrupted.*"
+                       r"'model.keras'.*past the end"):
+        EmbeddingRatingRegressor.load(tmp_path / "long.skembedrec")
+
+
+def test_a_stored_member_whose_local_header_names_another_is_refused(saved, tmp_path):
+    stored = _stored_copy(saved, tmp_path / "stored.skembedrec")
+    data = stored.read_bytes()
+    with zipfile.ZipFile(stored) as zf:
+        local = zf.getinfo("arrays.npz").header_offset
+    renamed = data[:local + 30] + b"arrayz.npz" + data[local + 40:]
+    (tmp_path / "renamed.skembedrec").write_bytes(renamed)
+    with pytest.raises(ValueError, match=r"renamed\.skembedrec.*'arrays.npz'.*local header "
+                       r"names 'arrayz.npz'"):
+        EmbeddingRatingRegressor.load(tmp_path / "renamed.skembedrec")
+
+
+def test_a_nested_stored_member_is_crc_checked_unless_its_zip_was_digested(saved, tmp_path):
+    # A pickle's Keras bytes have no digest: the CRC of each stored member is checked.
+    from skembedrec._archive import DEFAULT_LIMITS, read_zip
+
+    with zipfile.ZipFile(saved) as zf:
+        model = zf.read("model.keras")
+    (tmp_path / "m.keras").write_bytes(model)
+    start, end = _member_span(tmp_path / "m.keras", "model.weights.h5")
+    bad = bytearray(model)
+    bad[(start + end) // 2] ^= 0x5A
+    members = frozenset({"config.json", "metadata.json", "model.weights.h5"})
+    with pytest.raises(ValueError, match=r"'the pickle' is truncated or corrupted.*"
+                       r"'model.weights.h5'.*CRC-32 does not match"):
+        read_zip(bytes(bad), "the pickle", members, DEFAULT_LIMITS)
+    views = read_zip(bytes(bad), "the file", members, DEFAULT_LIMITS, verified=True)
+    assert bytes(views["model.weights.h5"]) == bytes(bad[start:end])  # no copy, no CRC
+
+
+def test_arrays_are_read_as_copies_that_own_their_memory(saved):
+    from skembedrec._archive import DEFAULT_LIMITS, read_npz
+
+    with zipfile.ZipFile(saved) as zf:
+        data = zf.read("arrays.npz")
+    arrays = read_npz(data, "the file", "arrays.npz", DEFAULT_LIMITS, verified=True)
+    expected = _npz_arrays(saved)
+    assert sorted(arrays) == sorted(expected)
+    for name, array in arrays.items():
+        assert array.flags.owndata and array.flags.writeable and array.flags.aligned, name
+        assert array.dtype == expected[name].dtype and np.array_equal(array, expected[name])
+
+
 def _npz_arrays(path):
     with zipfile.ZipFile(path) as zf, np.load(io.BytesIO(zf.read("arrays.npz"))) as npz:
         return {name: npz[name] for name in npz.files}
