@@ -348,9 +348,19 @@ def measure_surprise(n_ratings: int) -> dict:
             "svd_peak_rss_gb": _peak_rss_gb()}
 
 
+def _mf_reference():
+    """``benchmarks/mf_reference.py``, also when this file is loaded by path (tests)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import mf_reference
+
+    return mf_reference
+
+
 def measure_reference(n_ratings: int, contender: str) -> dict:
     """"The machine" (numba SGD) or Spark ALS on the split of ``measure_defaults``."""
-    import mf_reference
+    mf_reference = _mf_reference()
 
     _, [(X, y), (X_test, y_test), _] = _split(n_ratings)
     n_users, n_items = shape_for(n_ratings)
@@ -538,9 +548,7 @@ def _shape_rows(sizes: list[int], measured: list[dict] | None = None) -> list[di
 
 def _reference_contenders() -> list[str]:
     """The reference contenders that can run here; why the others cannot, on stderr."""
-    import mf_reference
-
-    reasons = mf_reference.available()
+    reasons = _mf_reference().available()
     for name, reason in reasons.items():
         if reason:
             print(f"{name} reference skipped: {reason}", file=sys.stderr)

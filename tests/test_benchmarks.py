@@ -114,7 +114,7 @@ def test_scale_defaults_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     scale.main(["--defaults", "--sizes", "20000", "--params", '{"epochs": 1}',
                 "--json", str(out)])
     text = capsys.readouterr().out
-    assert "Surprise SVD" in text and "| make_ratings | 943 x 1,682 | 100,000 | users" in text
+    assert "Surprise `SVD()`" in text and "| make_ratings | 943 x 1,682 | 100,000 | users" in text
     figures = json.loads(out.read_text())
     result = figures["results"][0]
     assert result["n_ratings"] == 20_000 and result["params"] == {"epochs": 1}

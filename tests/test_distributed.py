@@ -103,7 +103,9 @@ def test_mirrored_strategy_trains_on_two_logical_cpus():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     assert "Mirrored" in result["variable_type"]
-    assert result["loss"][-1] < 0.8 * result["loss"][0]
+    # The biases start at their damped prior (issue 24): the first epoch's loss is already
+    # low, so the learning shows against the mean's RMSE below.
+    assert result["loss"][-1] < result["loss"][0]
     assert result["train_rmse"] < 0.85 * result["baseline_rmse"]
     assert result["pickle_equal"]
 
