@@ -226,10 +226,13 @@ class ZipReader:
             hasher.update(data)
         return data
 
-    def _slice(self, start: int, size: int, info: zipfile.ZipInfo) -> bytes | memoryview:
+    def _check_within(self, start: int, size: int, info: zipfile.ZipInfo) -> None:
         if start + size > self._size:
             raise _corrupted(self.path, info.filename, self.what,
                              f"{size} bytes at {start} reach past the end of {self._size}")
+
+    def _slice(self, start: int, size: int, info: zipfile.ZipInfo) -> bytes | memoryview:
+        self._check_within(start, size, info)
         if self._view is not None:
             return self._view[start:start + size]
         self._file.seek(start)
@@ -244,9 +247,7 @@ class ZipReader:
         while the next one is read (hashlib and file reads release the GIL): reading and
         hashing take about as long each, so together they take about as long as one."""
         size = info.file_size
-        if start + size > self._size:
-            raise _corrupted(self.path, info.filename, self.what,
-                             f"{size} bytes at {start} reach past the end of {self._size}")
+        self._check_within(start, size, info)
         buffer = np.empty(size, dtype=np.uint8).data  # pages touched by the reads
         self._file.seek(start)
         position, hashing = 0, None

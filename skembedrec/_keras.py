@@ -151,19 +151,15 @@ def train_epochs(
             epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
             shuffle=keras_regressor.shuffle, verbose=keras_regressor.verbose,
             callbacks=callbacks or [], validation_data=validation_data,
-        )
+        ).history
 
     with quiet_tensorflow(keras_regressor.verbose):
         if seed is None:
-            logs = _history(run())
+            logs = run()
         else:
             with tensorflow_random_state(seed):
-                logs = _history(run())
+                logs = run()
     return {key: [float(v) for v in values] for key, values in logs.items()}
-
-
-def _history(result) -> dict:
-    return result if isinstance(result, dict) else result.history
 
 
 def _build_optimizer(model) -> None:

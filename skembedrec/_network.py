@@ -315,17 +315,30 @@ def set_damped_biases(model: keras.Model, user_codes: np.ndarray, item_codes: np
     for kind, codes, shrinkage in (("item", item_codes, item_shrinkage),
                                    ("user", user_codes, user_shrinkage)):
         layer = model.get_layer(f"{kind}_bias")
-        counts = np.bincount(codes, weights=weights, minlength=layer.input_dim)
-        bias = np.bincount(codes, weights=weights * residual,
-                           minlength=layer.input_dim) / (counts + shrinkage)
+        bias, counts = damped_means(codes, residual, weights, layer.input_dim, shrinkage)
         residual = residual - bias[codes]
         rated = counts > 0
         bias[~rated] = bias[rated].mean()
         layer.prior.assign((bias / scale).astype(np.float32))
-        per_id = np.where(rated, penalty * shrinkage / np.maximum(counts, 1e-12), 0.0)
+        per_id = _per_id_penalty(penalty, shrinkage, counts)
         per_id[-1] = penalty
         layer.penalty.assign(per_id.astype(np.float32))
         object.__setattr__(layer, "penalised", penalty > 0)
+
+
+def damped_means(codes: np.ndarray, values: np.ndarray, weights: np.ndarray, n_rows: int,
+                 shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (code), the damped weighted mean of ``values``, ``sum(w v) / (sum(w) +
+    shrinkage)``, and the weighted count ``sum(w)``: the damped-bias baseline's estimate."""
+    counts = np.bincount(codes, weights=weights, minlength=n_rows)
+    return np.bincount(codes, weights=weights * values, minlength=n_rows) / (
+        counts + shrinkage), counts
+
+
+def _per_id_penalty(scale: float, shrinkage: float, counts: np.ndarray) -> np.ndarray:
+    """Each row's penalty on its bias's deviation: ``scale * shrinkage / count`` where it
+    has ratings (an id pays ``scale * shrinkage * deviation**2`` per epoch), else 0."""
+    return np.where(counts > 0, scale * shrinkage / np.maximum(counts, 1e-12), 0.0)
 
 
 def fill_outside_level(model: keras.Model, days: np.ndarray) -> None:
@@ -393,7 +406,7 @@ def add_to_biases(model: keras.Model, kind: str, shift: np.ndarray,
     if counts is not None:
         penalty = layer.penalty.numpy()
         rated = counts > 0
-        penalty[rated] = penalty[-1] * DAMPING[kind] / counts[rated]
+        penalty[rated] = _per_id_penalty(penalty[-1], DAMPING[kind], counts)[rated]
         layer.penalty.assign(penalty)
 
 

@@ -64,6 +64,7 @@ from ._network import (
     NetworkConfig,
     add_to_biases,
     copy_learned_state,
+    damped_means,
     fill_outside_level,
     fill_untrained_rows,
     implicit_tables,
@@ -552,9 +553,8 @@ def fold_in_biases(old_model: keras.Model, model: keras.Model, codes: np.ndarray
     weights = np.ones(len(residual)) if weights is None else weights
     for column, kind in ((1, "item"), (0, "user")):
         n_rows = n_now[kind] + 1  # the reserved row last, as in the tables
-        counts = np.bincount(codes[:, column], weights=weights, minlength=n_rows)
-        shift = (np.bincount(codes[:, column], weights=weights * residual, minlength=n_rows)
-                 / (counts + DAMPING[kind]))
+        shift, counts = damped_means(codes[:, column], residual, weights, n_rows,
+                                     DAMPING[kind])
         shift[:n_known[kind]] = 0.0
         counts[:n_known[kind]] = 0.0
         add_to_biases(model, kind, shift, counts)
