@@ -55,14 +55,20 @@ def test_dask_grid_search_and_cross_validate_match_sequential(ml100k_sample):
     assert set(worker_env.values()) == {"1"}
     assert any(fitted_on_workers.values())
     assert dask_results["params"] == sequential_results["params"]
-    # Seeded fits, but not bit-identical: fits in the worker processes differ from the same
-    # fits in this process (and between two cluster runs) by up to ~4e-4 relative RMSE at
-    # learning_rate=0.05 (measured); a far smaller gap than between the grid's settings.
+    # Seeded fits, but not bit-identical: the workers run TensorFlow on one thread, this
+    # process on two, so reductions add in another order; measured gaps up to ~4e-4 relative
+    # RMSE at learning_rate=0.05 and 2.2e-3 at 0.2 (a CI run). What must hold is that those
+    # gaps are noise next to what the search compares: the settings' scores.
     np.testing.assert_allclose(dask_results["mean_test_score"],
-                               sequential_results["mean_test_score"], rtol=2e-3)
-    np.testing.assert_allclose(dask_cv, sequential_cv, rtol=2e-3)
-    # The grid is not degenerate: the settings score differently.
-    assert np.ptp(sequential_results["mean_test_score"]) > 0.01
+                               sequential_results["mean_test_score"], rtol=5e-3)
+    np.testing.assert_allclose(dask_cv, sequential_cv, rtol=5e-3)
+    gap_between_settings = np.ptp(sequential_results["mean_test_score"])
+    assert gap_between_settings > 0.01
+    largest_disagreement = np.max(np.abs(dask_results["mean_test_score"]
+                                         - sequential_results["mean_test_score"]))
+    assert largest_disagreement < gap_between_settings / 5
+    assert (np.argsort(dask_results["mean_test_score"])
+            == np.argsort(sequential_results["mean_test_score"])).all()
 
 
 _MIRRORED_SCRIPT = textwrap.dedent("""
