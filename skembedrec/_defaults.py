@@ -16,10 +16,12 @@ Three regimes, by the number of training ratings ``n``:
   on 8 and 9 of 10 seeds): no implicit term, ``l2=1.0``, 10 epochs of about 24 steps
   each, learning rate 0.01, and biases held near their prior (:func:`bias_penalty_for`);
 * **full** (up to 1,000,000): the ML-100K defaults, the L2 penalty falling beyond 90,000
-  ratings (:func:`l2_for`);
+  ratings (:func:`l2_for`); with time terms or side features 6 epochs at half the rate
+  (:func:`longer_schedule`);
 * **large** (from 1,000,000): one member of biased matrix factorisation (no implicit term),
   batches of 65,536 at a learning rate of 0.01, ``l2=0.04``, 8 epochs up to 4,000,000
-  ratings and 4 beyond, trained in compiled epochs (:func:`compiled_for`).
+  ratings; beyond, 4 epochs at a rate of 0.007, and from 16,000,000 ratings batches of
+  262,144 at 0.014; trained in compiled epochs (:func:`compiled_for`).
 
 The large regime was chosen on validation ratings (the last 5 % of the training ratings of
 ``benchmarks/scale.py``'s splits: ``make_ratings(compact=True)`` data of MovieLens shapes,
@@ -35,8 +37,16 @@ the full model's test RMSE was 0.6133 (issue 25) where the large regime's valida
   0.6206 / 0.6087 / 0.6178; batches of 8,192 were no better (best 0.5901 at rate 0.005,
   three times the time per epoch);
 * 10M: rate 0.01 / 0.02 with ``l2`` 0.02: 0.6028 / 0.6112, with 0.04: 0.6010 / 0.6092;
-  6 / 8 epochs at 0.01 and 0.04: 0.6000 / 0.6002;
-* 25M: rate 0.01 with ``l2`` 0.02 / 0.04: 0.6160 / 0.6095.
+  6 / 8 epochs at 0.01 and 0.04: 0.6000 / 0.6002; rate 0.005 / 0.007 at ``l2`` 0.04:
+  0.5998 / 0.5993; batches of 131,072 at 0.014: 0.6011; of 262,144 at 0.01 / 0.014 /
+  0.02: 0.6091 / 0.6029 / 0.6014 (13 % less time per epoch);
+* 25M: rate 0.01 with ``l2`` 0.02 / 0.04: 0.6160 / 0.6095; at ``l2`` 0.04, rate 0.005 /
+  0.007: 0.6032 / 0.6052; batches of 131,072 at 0.014: 0.6094; of 262,144 at 0.007 / 0.01
+  / 0.014 / 0.02: 0.6131 / 0.6067 / 0.6057 / 0.6091 (15-20 % less time per epoch than
+  65,536, 2026-12-05 under load 2-5); of 524,288 at 0.014 / 0.02 / 0.028: 0.6154 /
+  0.6088 / 0.6083 (no faster than 262,144). Rate 0.005 at 65,536 is 0.0025 better than the
+  262,144 rule and a fifth slower: ``batch_size=65_536, learning_rate=0.005`` is the
+  accurate choice there (the tuning guide says so).
 """
 
 from __future__ import annotations
@@ -54,15 +64,25 @@ SMALL_BATCH_SIZE = 128
 BASE_LEARNING_RATE = 0.01
 BASE_L2 = 0.1
 BASE_L2_RATINGS = 90_000
-MAX_BATCH_SIZE = 65_536
+LARGE_BATCH_SIZE = 65_536
 STEPS_PER_EPOCH = 24
 # From this many ratings on, the large regime: one member of plain biased matrix
 # factorisation in compiled epochs; below, the full model (two members, implicit feedback).
 LARGE_FROM = 1_000_000
+# From this many ratings on, batches of 262,144: each compiled step also makes one Adam pass
+# over every table row, and the tables grow with the catalogue.
+LARGEST_FROM = 16_000_000
+LARGEST_BATCH_SIZE = 262_144
+# The large regime's rate at batches of 65,536: 0.01 up to MORE_EPOCHS_UP_TO ratings, 0.007
+# beyond (with more steps, a lower rate).
 LARGE_LEARNING_RATE = 0.01
+LARGE_LEARNING_RATE_BEYOND = 0.007
 LARGE_L2 = 0.04
 # Up to this many ratings the large regime takes 8 epochs, beyond 4.
 MORE_EPOCHS_UP_TO = 4_000_000
+# The full regime's schedule for networks with time terms or side features.
+LONGER_LEARNING_RATE = 0.005
+LONGER_EPOCHS = 6
 
 
 def is_small(n_ratings: int) -> bool:
@@ -75,50 +95,100 @@ def is_large(n_ratings: int) -> bool:
     return n_ratings >= LARGE_FROM
 
 
+def longer_schedule(n_ratings: int, extra_terms: bool) -> bool:
+    """Whether a network with time terms or side features (``extra_terms``) trains longer
+    at a lower rate: 6 epochs at a learning rate of 0.005 (at batches of 4,096) instead
+    of 4 at 0.01, in the full-model regime (30,000 to 1,000,000 ratings).
+
+    Chosen on five validation folds of MovieLens 100K's training ratings
+    (``benchmarks/time_terms.py``'s folds, issue 24), mean of seeds 0-2, against 4 epochs
+    at 0.01: with ``time_col`` 0.8955 against 0.8970, with it and the user and item tables
+    0.8875 against 0.8910; fit time 1.35x. One knob at a time (seed 0, with ``time_col`` /
+    with time and tables): 5 or 6 epochs at 0.01 overfit (+0.0014 / +0.0030, +0.0045 /
+    +0.0080), 48 or 64 factors +0.0004 to +0.0030, ``l2`` 0.07 or 0.15 +0.0016 to +0.0060,
+    rate 0.007 -0.0002 / -0.0025, 3 members -0.0006 / -0.0018: a lower rate is what lets
+    more epochs help. Three members on top (0.8944 / 0.8861) took 1.5x the fit time, which
+    with the time terms' own cost would break the bound of a fit with time at 1.5x the fit
+    without (issue 15). The time terms' own settings (drift penalty and exponent, bin
+    width, the prior's damping) moved nothing beyond 0.0004. Ratings alone gained too
+    (0.8993 against 0.9010) but keep the faster schedule (issue 25: no slower on
+    MovieLens 100K); sizes other than 90,000 were not measured.
+
+    Examples
+    --------
+    >>> longer_schedule(90_000, True), longer_schedule(90_000, False)
+    (True, False)
+    >>> longer_schedule(10_000, True), longer_schedule(2_000_000, True)
+    (False, False)
+    """
+    return extra_terms and not is_small(n_ratings) and not is_large(n_ratings)
+
+
 def batch_size_for(n_ratings: int) -> int:
     """4,096 in the full-model regime, 65,536 in the large regime (from 1,000,000
-    ratings); in the small-data regime about :data:`STEPS_PER_EPOCH` steps per epoch, the
-    power of two nearest to ``n_ratings / 24`` from 128 up.
+    ratings), 262,144 from 16,000,000 ratings; in the small-data regime about
+    :data:`STEPS_PER_EPOCH` steps per epoch, the power of two nearest to ``n_ratings / 24``
+    from 128 up.
 
     On 1M synthetic ratings, with the full model, batches of 4,096 / 8,192 / 16,384 /
     32,768 gave test RMSE 0.610 / 0.614 / 0.640 / 0.624 for the same fit time (Surprise
     SVD: 0.621): the implicit refreshes, not the batch count, set that time. In the large
     regime a compiled step of 65,536 ran 0.36-0.55 s an epoch at 2M ratings against
     1.2-1.9 s for 8,192 and reached a lower validation RMSE (0.5989 against 0.5901-0.6150,
-    see the module docstring).
+    see the module docstring). Each compiled step also makes one Adam pass over every table
+    row, and the tables grow with the catalogue (80,000 rows at 10M MovieLens-shaped
+    ratings, 221,000 at 25M): at 25M batches of 262,144 (rate 0.014) matched 65,536 at the
+    rate the rule gives it (validation RMSE 0.6057 against 0.6052 at 0.007; 0.6032 at
+    0.005) in a fifth less time per epoch, while at 10M they lost (0.6014 against 0.5993);
+    the threshold lies between the two.
 
     Examples
     --------
     >>> [batch_size_for(n) for n in (2_000, 24_000, 90_000, 2_000_000, 25_000_000)]
-    [128, 1024, 4096, 65536, 65536]
+    [128, 1024, 4096, 65536, 262144]
     """
     if is_small(n_ratings):
         power = round(math.log2(max(n_ratings, 1) / STEPS_PER_EPOCH))
         return int(min(BASE_BATCH_SIZE, max(SMALL_BATCH_SIZE, 2**power)))
-    return MAX_BATCH_SIZE if is_large(n_ratings) else BASE_BATCH_SIZE
+    if n_ratings >= LARGEST_FROM:
+        return LARGEST_BATCH_SIZE
+    return LARGE_BATCH_SIZE if is_large(n_ratings) else BASE_BATCH_SIZE
 
 
-def learning_rate_for(batch_size: int, n_ratings: int = SMALL_DATA_BELOW) -> float:
-    """0.01 at the regime's batch size (4,096 in the full-model regime, 65,536 in the large
-    one), scaled with the square root of a batch size set by hand (Adam's usual rule: the
-    gradient noise falls with the square root of the batch); 0.01 in the small-data regime
-    (a smaller rate left the biases under-trained there).
+def learning_rate_for(batch_size: int, n_ratings: int = SMALL_DATA_BELOW, *,
+                      extra_terms: bool = False) -> float:
+    """0.01 at the full-model regime's batch of 4,096; in the large regime 0.01 at a batch of
+    65,536 up to 4,000,000 ratings (8 epochs) and 0.007 beyond (4 epochs, far more steps);
+    scaled with the square root of the batch size from there (Adam's usual rule: the
+    gradient noise falls with the square root of the batch), for the regime's own larger
+    batches and for one set by hand; 0.01 in the small-data regime (a smaller rate left
+    the biases under-trained there). With time terms or side features (``extra_terms``) in
+    the full-model regime, 0.005 at 4,096 (:func:`longer_schedule`).
 
     In the large regime the square-root rule from 4,096 gave 0.04, which lost 0.004 to 0.01
-    at 2M ratings, and 0.02 lost 0.008 at 10M (module docstring).
+    at 2M ratings, and 0.02 lost 0.008 at 10M; at 10M and 25M 0.007 beat 0.01 (module
+    docstring), and from 0.007 at 65,536 the rule gives 0.014 at 262,144, the best of four
+    rates at 25M.
 
     Examples
     --------
-    >>> learning_rate_for(4096, 90_000), learning_rate_for(65_536, 10_000_000)
+    >>> learning_rate_for(4096, 90_000), learning_rate_for(65_536, 2_000_000)
     (0.01, 0.01)
-    >>> learning_rate_for(16_384, 10_000_000), learning_rate_for(256, 6_000)
+    >>> learning_rate_for(65_536, 10_000_000), round(learning_rate_for(262_144, 25_000_000), 4)
+    (0.007, 0.014)
+    >>> learning_rate_for(16_384, 2_000_000), learning_rate_for(256, 6_000)
     (0.005, 0.01)
+    >>> learning_rate_for(4096, 90_000, extra_terms=True)
+    0.005
     """
     if is_small(n_ratings):
         return BASE_LEARNING_RATE
     if is_large(n_ratings):
-        return LARGE_LEARNING_RATE * math.sqrt(batch_size / MAX_BATCH_SIZE)
-    return BASE_LEARNING_RATE * math.sqrt(batch_size / BASE_BATCH_SIZE)
+        rate = (LARGE_LEARNING_RATE if n_ratings <= MORE_EPOCHS_UP_TO
+                else LARGE_LEARNING_RATE_BEYOND)
+        return rate * math.sqrt(batch_size / LARGE_BATCH_SIZE)
+    rate = LONGER_LEARNING_RATE if longer_schedule(n_ratings, extra_terms) else BASE_LEARNING_RATE
+    return rate * math.sqrt(batch_size / BASE_BATCH_SIZE)
 
 
 def l2_for(n_ratings: int) -> float:
@@ -150,9 +220,11 @@ def l2_for(n_ratings: int) -> float:
     return BASE_L2 * min(1.0, math.sqrt(BASE_L2_RATINGS / n_ratings))
 
 
-def epochs_for(n_ratings: int) -> int:
+def epochs_for(n_ratings: int, *, extra_terms: bool = False) -> int:
     """10 in the small-data regime, 4 in the full-model regime (more started to overfit on
-    MovieLens 100K); in the large regime 8 up to 4,000,000 ratings, 4 beyond.
+    MovieLens 100K at a rate of 0.01), 6 there with time terms or side features (at a
+    lower rate, :func:`longer_schedule`); in the large regime 8 up to 4,000,000 ratings, 4
+    beyond.
 
     With batches of 65,536, 4 epochs of 1M ratings are 64 steps: 8 epochs lowered the
     validation RMSE by 0.009 at 1M and 0.005 at 2M, while at 10M (600 steps in 4 epochs)
@@ -162,9 +234,13 @@ def epochs_for(n_ratings: int) -> int:
     --------
     >>> epochs_for(5_000), epochs_for(90_000), epochs_for(2_000_000), epochs_for(10**7)
     (10, 4, 8, 4)
+    >>> epochs_for(90_000, extra_terms=True)
+    6
     """
     if is_small(n_ratings):
         return 10
+    if longer_schedule(n_ratings, extra_terms):
+        return LONGER_EPOCHS
     return 8 if is_large(n_ratings) and n_ratings <= MORE_EPOCHS_UP_TO else 4
 
 
@@ -309,10 +385,12 @@ def compiled_for(n_ratings: int) -> bool:
     return is_large(n_ratings)
 
 
-def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
+def resolve(params: dict[str, Any], n_ratings: int, *,
+            extra_terms: bool = False) -> dict[str, Any]:
     """``params`` with each ``"auto"`` value (``batch_size``, ``learning_rate``,
     ``n_estimators``, ``implicit``, ``l2``, ``epochs``) replaced by its rule for
-    ``n_ratings`` training ratings.
+    ``n_ratings`` training ratings (``extra_terms``: the network has time terms or side
+    features, see :func:`longer_schedule`).
 
     An explicit ``batch_size`` is also what an ``"auto"`` learning rate scales with. With
     ``dot_product=False`` in ``params``, ``n_estimators`` and ``implicit`` (explicit or
@@ -323,7 +401,7 @@ def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
     --------
     >>> resolve({"batch_size": "auto", "learning_rate": "auto", "n_estimators": 3},
     ...         20_000_000)
-    {'batch_size': 65536, 'learning_rate': 0.01, 'n_estimators': 3}
+    {'batch_size': 262144, 'learning_rate': 0.014, 'n_estimators': 3}
     >>> resolve({"dot_product": False, "n_estimators": 2, "implicit": "auto"}, 90_000)
     {'dot_product': False, 'n_estimators': 1, 'implicit': False}
     """
@@ -331,7 +409,8 @@ def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
     if resolved.get("batch_size") == AUTO:
         resolved["batch_size"] = batch_size_for(n_ratings)
     if resolved.get("learning_rate") == AUTO:
-        resolved["learning_rate"] = learning_rate_for(resolved["batch_size"], n_ratings)
+        resolved["learning_rate"] = learning_rate_for(resolved["batch_size"], n_ratings,
+                                                      extra_terms=extra_terms)
     if resolved.get("n_estimators") == AUTO:
         resolved["n_estimators"] = n_estimators_for(n_ratings)
     if resolved.get("implicit") == AUTO:
@@ -339,7 +418,7 @@ def resolve(params: dict[str, Any], n_ratings: int) -> dict[str, Any]:
     if resolved.get("l2") == AUTO:
         resolved["l2"] = l2_for(n_ratings)
     if resolved.get("epochs") == AUTO:
-        resolved["epochs"] = epochs_for(n_ratings)
+        resolved["epochs"] = epochs_for(n_ratings, extra_terms=extra_terms)
     if resolved.get("jit_compile") == AUTO:
         resolved["jit_compile"] = compiled_for(n_ratings)
     if not resolved.get("dot_product", True):

@@ -151,9 +151,10 @@ KEPT_SETTINGS = ("n_estimators", "implicit", "l2", "batch_size", "learning_rate"
 
 def resolve_settings(params: dict[str, Any], n_ratings: int,
                      fitted: dict[str, Any] | None = None, *,
-                     incremental: bool = False) -> dict[str, Any]:
-    """The ``"auto"`` values of ``params`` resolved for ``n_ratings`` (:mod:`._defaults`),
-    plus ``damped_biases`` and ``incremental`` (a ``partial_fit``).
+                     incremental: bool = False, extra_terms: bool = False) -> dict[str, Any]:
+    """The ``"auto"`` values of ``params`` resolved for ``n_ratings`` (:mod:`._defaults`;
+    ``extra_terms``: the network has time terms or side features), plus ``damped_biases``
+    and ``incremental`` (a ``partial_fit``).
 
     A continued fit (``fitted``: the previous fit's resolved :data:`KEPT_SETTINGS`) keeps
     them: the architecture of the fitted network stays, and so do the penalty, batch size
@@ -161,7 +162,7 @@ def resolve_settings(params: dict[str, Any], n_ratings: int,
     alone they would be the small-data regime's: a three times stronger penalty and two
     dozen small steps that pull every row the batch touches away from what it learned).
     """
-    settings = _defaults.resolve(params, n_ratings)
+    settings = _defaults.resolve(params, n_ratings, extra_terms=extra_terms)
     for name, value in (fitted or {}).items():
         if params[name] == _defaults.AUTO:
             settings[name] = value

@@ -416,11 +416,11 @@ def _is_number(value: Any) -> bool:
     return value is not None
 
 
-def check_jit_compile(jit_compile: bool | str, random_state: Any, *, keras_xla: bool) -> None:
-    """Keras' step under XLA (``keras_xla``: for implicit feedback or ``distribute``, which
-    compiled epochs cannot run) and a seeded fit exclude each other: Keras trains without
-    XLA while op determinism (turned on by a seed) holds."""
-    if jit_compile is True and random_state is not None and keras_xla:
+def check_jit_compile(keras_xla: bool, random_state: Any) -> None:
+    """Keras' step under XLA (``keras_xla``: ``jit_compile=True`` for implicit feedback or
+    ``distribute``, which compiled epochs cannot run) and a seeded fit exclude each other:
+    Keras trains without XLA while op determinism (turned on by a seed) holds."""
+    if keras_xla and random_state is not None:
         raise ValueError(
             "jit_compile=True cannot be combined with random_state (got "
             f"{random_state!r}) for a network with implicit feedback or with distribute: "

@@ -177,15 +177,20 @@ def test_refresh_interval_follows_its_rule():
 
 
 def test_auto_rules():
-    # Small data: about 24 steps per epoch from 128 up; then 4,096, and 65,536 from 1M.
-    sizes = (1_000, 6_400, 29_999, 30_000, 90_000, 999_999, 1_000_000, 10**8)
+    # Small data: about 24 steps per epoch from 128 up; then 4,096, 65,536 from 1M and
+    # 262,144 from 16M.
+    sizes = (1_000, 6_400, 29_999, 30_000, 90_000, 999_999, 1_000_000, 15_999_999,
+             16_000_000, 10**8)
     assert [batch_size_for(n) for n in sizes] == [
-        128, 256, 1024, 4096, 4096, 4096, 65_536, 65_536]
+        128, 256, 1024, 4096, 4096, 4096, 65_536, 65_536, 262_144, 262_144]
     assert learning_rate_for(4096, 90_000) == 0.01
     assert learning_rate_for(16_384, 500_000) == pytest.approx(0.02)
     assert learning_rate_for(256, 6_000) == 0.01  # the small-data regime does not scale it
     assert learning_rate_for(65_536, 1_000_000) == 0.01  # the large regime's own base
-    assert learning_rate_for(16_384, 10**7) == pytest.approx(0.005)
+    # Beyond 4M ratings (4 epochs) 0.007 at 65,536, scaled for the larger batches.
+    assert learning_rate_for(16_384, 4_000_000) == pytest.approx(0.005)
+    assert learning_rate_for(65_536, 4_000_001) == pytest.approx(0.007)
+    assert learning_rate_for(262_144, 25_000_000) == pytest.approx(0.014)
     assert [n_estimators_for(n) for n in (90_000, 999_999, 1_000_000)] == [2, 2, 1]
     assert [implicit_for(n) for n in (29_999, 30_000, 999_999, 1_000_000)] == [
         False, True, True, False]
@@ -194,6 +199,12 @@ def test_auto_rules():
     assert [(l2_for(n), epochs_for(n)) for n in (1_000_000, 4_000_000, 4_000_001)] == [
         (0.04, 8), (0.04, 8), (0.04, 4)]
     assert [compiled_for(n) for n in (999_999, 1_000_000)] == [False, True]
+    # Time terms or side features: 6 epochs at half the rate, in the full regime only.
+    assert [(learning_rate_for(batch_size_for(n), n, extra_terms=True),
+             epochs_for(n, extra_terms=True))
+            for n in (29_999, 30_000, 999_999, 1_000_000)] == [
+        (0.01, 10), (0.005, 6), (0.005, 6), (0.01, 8)]
+    assert learning_rate_for(16_384, 90_000, extra_terms=True) == pytest.approx(0.01)
 
 
 @pytest.mark.slow
@@ -208,6 +219,12 @@ def test_auto_settings_are_resolved_per_fit_and_kept_by_partial_fit(ratings):
     assert (est.batch_size_, est.learning_rate_) == (4096, 0.01)
     est.set_params(batch_size=16_384).fit(*big)
     assert est.learning_rate_ == pytest.approx(0.02)  # an explicit batch size scales it
+    # A time column (or a feature table) gives the longer schedule at half the rate.
+    timed = big[0].assign(timestamp=np.arange(len(big[0])) * 3_600)
+    with_time = EmbeddingRatingRegressor(n_factors=4, time_col="timestamp",
+                                         random_state=0).fit(timed, big[1])
+    assert (with_time.batch_size_, with_time.learning_rate_, with_time.epochs_,
+            with_time.n_iter_) == (4096, 0.005, 6, 6)
     assert (est.implicit_, est.l2_) == (True, 0.1)
     est.partial_fit(X.head(100), y.head(100))
     assert (est.n_estimators_, est.implicit_, est.batch_size_) == (2, True, 16_384)
