@@ -1111,8 +1111,7 @@ class EmbeddingRatingRegressor(RegressorMixin, BaseEstimator):
             tol=self.tol,
             **_features.feature_tables(self.user_features, self.item_features,
                                        self.user_col, self.item_col),
-            damped_biases=bool(settings["damped_biases"]), incremental=settings["incremental"],
-            compiled=bool(settings["jit_compile"]))
+            incremental=settings["incremental"], compiled=bool(settings["jit_compile"]))
 
     def _fitted_state(self) -> _training.Trained:
         return _training.trained_from(self.__dict__)

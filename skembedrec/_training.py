@@ -105,7 +105,6 @@ class TrainingConfig:
     tol: float = 1e-4
     user_features: pd.DataFrame | None = None
     item_features: pd.DataFrame | None = None
-    damped_biases: bool = True
     incremental: bool = False
     compiled: bool = True
 
@@ -153,8 +152,8 @@ def resolve_settings(params: dict[str, Any], n_ratings: int,
                      fitted: dict[str, Any] | None = None, *,
                      incremental: bool = False, extra_terms: bool = False) -> dict[str, Any]:
     """The ``"auto"`` values of ``params`` resolved for ``n_ratings`` (:mod:`._defaults`;
-    ``extra_terms``: the network has time terms or side features), plus ``damped_biases``
-    and ``incremental`` (a ``partial_fit``).
+    ``extra_terms``: the network has time terms or side features), plus ``incremental``
+    (a ``partial_fit``).
 
     A continued fit (``fitted``: the previous fit's resolved :data:`KEPT_SETTINGS`) keeps
     them: the architecture of the fitted network stays, and so do the penalty, batch size
@@ -166,7 +165,6 @@ def resolve_settings(params: dict[str, Any], n_ratings: int,
     for name, value in (fitted or {}).items():
         if params[name] == _defaults.AUTO:
             settings[name] = value
-    settings["damped_biases"] = _defaults.damped_biases_for(n_ratings)
     settings["incremental"] = bool(incremental)
     return settings
 
@@ -300,8 +298,7 @@ def train_new(users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
         for kind, table in tables.items():
             set_feature_table(model, kind, table)
         side_features = any(t is not None for t in tables.values())
-        if config.damped_biases and _defaults.damped_biases_for(len(ratings),
-                                                                side_features=side_features):
+        if _defaults.damped_biases_for(len(ratings), side_features=side_features):
             damping = _defaults.prior_damping_for(len(ratings), side_features=side_features)
             set_damped_biases(model, codes[train, 0], codes[train, 1], ratings[train],
                               _take(weights, train), scale=float(scaler.scale_[0]),
